@@ -1,0 +1,135 @@
+"""Write phantom cases as a Decathlon-style dataset: ``imagesTr/``, ``labelsTr/`` and ``dataset.json``."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from functools import partial
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nibabel import orientations
+
+from liver3d.io.atomic import atomic_path, write_json_atomic
+from liver3d.labels import load_label_table
+from liver3d.phantoms.anatomy import ORIENTATIONS, PhantomCase, generate_phantom
+
+
+def reorient(array: np.ndarray, affine: np.ndarray, axcodes: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``array`` and ``affine`` re-stored so the voxel axes point along ``axcodes`` (e.g. "LPS").
+
+    The world position of every voxel is unchanged; only the storage order and the header differ.
+    """
+    current = orientations.io_orientation(affine)
+    target = orientations.axcodes2ornt(tuple(axcodes))
+    transform = orientations.ornt_transform(current, target)
+    new_array = orientations.apply_orientation(array, transform)
+    new_affine = affine @ orientations.inv_ornt_aff(transform, array.shape)
+    return np.ascontiguousarray(new_array), new_affine
+
+
+def save_nifti(array: np.ndarray, affine: np.ndarray, path: str | Path) -> Path:
+    """Save a volume as NIfTI atomically, with qform and sform set (scanner-based, mm)."""
+    img = nib.Nifti1Image(array, affine)
+    img.header.set_xyzt_units("mm", "sec")
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    with atomic_path(path) as tmp:
+        nib.save(img, tmp)
+    return Path(path)
+
+
+def _case_id(prefix: str, seed: int, index: int) -> str:
+    return f"{prefix}_s{seed}_{index:03d}"
+
+
+def write_case(
+    index: int,
+    out_dir: Path,
+    seed: int,
+    shape: tuple[int, int, int] | None,
+    n_tumors: int | None,
+    prefix: str,
+) -> dict:
+    """Generate case ``index`` of dataset ``seed`` and write its image and label; return its datalist entry."""
+    case: PhantomCase = generate_phantom(np.random.default_rng([seed, index]), shape=shape, n_tumors=n_tumors)
+    header_rng = np.random.default_rng([seed, index, 1])
+    axcodes = ORIENTATIONS[int(header_rng.integers(len(ORIENTATIONS)))]
+    # Scanner coordinates: the patient's origin sits somewhere along the table.
+    world_shift = np.array([header_rng.uniform(-20, 20), header_rng.uniform(-200, -100), header_rng.uniform(-800, -300)])
+    affine = case.affine_ras.copy()
+    affine[:3, 3] += world_shift
+    image, image_affine = reorient(case.image, affine, axcodes)
+    label, _ = reorient(case.label, affine, axcodes)
+    case_id = _case_id(prefix, seed, index)
+    image_rel, label_rel = f"imagesTr/{case_id}.nii.gz", f"labelsTr/{case_id}.nii.gz"
+    save_nifti(image.astype(np.int16), image_affine, out_dir / image_rel)
+    save_nifti(label.astype(np.uint8), image_affine, out_dir / label_rel)
+    return {
+        "image": image_rel,
+        "label": label_rel,
+        "case_id": case_id,
+        "patient_id": f"P{seed:04d}-{index:04d}",
+        "orientation": axcodes,
+        "shape": [int(n) for n in image.shape],
+        "spacing_mm": [float(abs(v)) for v in nib.affines.voxel_sizes(image_affine)],
+        "has_tumor": bool(case.tumors),
+        "liver_volume_ml": float((case.label > 0).sum() * np.prod(case.grid.spacing) / 1000.0),
+        "tumors": [
+            {
+                "center_mm": [float(c) for c in np.add(t.center_mm, world_shift)],
+                "radii_mm": [float(r) for r in t.radii_mm],
+                "equivalent_diameter_mm": round(t.equivalent_diameter_mm, 2),
+                "volume_ml": round(t.volume_ml, 4),
+                "hu": round(t.hu, 1),
+                "pattern": t.pattern,
+            }
+            for t in case.tumors
+        ],
+        "phantom": {k: round(float(v), 2) for k, v in case.params.items()},
+    }
+
+
+def write_phantom_dataset(
+    out_dir: str | Path,
+    cases: int,
+    seed: int = 0,
+    shape: tuple[int, int, int] | None = None,
+    n_tumors: int | None = None,
+    workers: int = 1,
+    prefix: str = "liver_phantom",
+) -> Path:
+    """Generate ``cases`` phantoms into ``out_dir``; return the path of its ``dataset.json``.
+
+    Case ``i`` of seed ``s`` is the same whatever ``cases`` or ``workers`` are, so datasets can grow.
+
+    Example:
+        >>> write_phantom_dataset("phantoms", cases=4, seed=0, shape=(96, 96, 48))  # doctest: +SKIP
+        PosixPath('phantoms/dataset.json')
+    """
+    if cases < 1:
+        raise ValueError(f"cases must be >= 1, got {cases}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job = partial(write_case, out_dir=out_dir, seed=seed, shape=shape, n_tumors=n_tumors, prefix=prefix)
+    if workers > 1:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            entries = pool.map(job, range(cases))
+    else:
+        entries = [job(i) for i in range(cases)]
+    table = load_label_table()
+    dataset = {
+        "name": "liver3d phantoms",
+        "description": f"Synthetic abdominal CT with liver and tumor labels (liver3d phantoms, seed {seed}).",
+        "reference": "generated by python -m liver3d.phantoms",
+        "licence": "CC0",
+        "tensorImageSize": "3D",
+        "modality": {"0": "CT"},
+        "labels": table.as_decathlon(),
+        "seed": seed,
+        "numTraining": len(entries),
+        "numTest": 0,
+        "training": entries,
+        "test": [],
+    }
+    return write_json_atomic(out_dir / "dataset.json", dataset)
