@@ -1,0 +1,18 @@
+"""Datalists, patient-level splits and dataset integrity checks."""
+
+from liver3d.data.checks import Finding, check_datalist, check_pair
+from liver3d.data.datalist import DatalistError, datalist_from_folder, declared_labels, load_datalist
+from liver3d.data.splits import kfold_by_patient, patients, split_by_patient
+
+__all__ = [
+    "DatalistError",
+    "Finding",
+    "check_datalist",
+    "check_pair",
+    "datalist_from_folder",
+    "declared_labels",
+    "kfold_by_patient",
+    "load_datalist",
+    "patients",
+    "split_by_patient",
+]
