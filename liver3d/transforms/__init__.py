@@ -1,0 +1,26 @@
+"""liver3d transforms: array transforms with thin dictionary wrappers, as MONAI's own."""
+
+from liver3d.transforms.intensity import MultiWindowHU, MultiWindowHUd, WindowHU, WindowHUd
+from liver3d.transforms.io import LoadVolumed, ValidateCTd
+from liver3d.transforms.patches import BalancedPatchd
+from liver3d.transforms.pipelines import ct_preprocessing, geometry_transforms
+from liver3d.transforms.roi import LabelSelector, LiverROICropd
+from liver3d.transforms.slicing import VolumeToSlices, VolumeToSlicesd, slice_labels, stack_slices
+
+__all__ = [
+    "BalancedPatchd",
+    "LabelSelector",
+    "LiverROICropd",
+    "LoadVolumed",
+    "MultiWindowHU",
+    "MultiWindowHUd",
+    "ValidateCTd",
+    "VolumeToSlices",
+    "VolumeToSlicesd",
+    "WindowHU",
+    "WindowHUd",
+    "ct_preprocessing",
+    "geometry_transforms",
+    "slice_labels",
+    "stack_slices",
+]
