@@ -1,0 +1,1 @@
+"""Figures: slice montages with label overlays."""

@@ -1,0 +1,32 @@
+"""Shared fixtures: small phantoms generated once per test session (no downloads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from liver3d.phantoms.dataset import write_phantom_dataset
+
+SMALL_SHAPE = (64, 64, 32)
+REAL_CT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_ct"
+
+
+@pytest.fixture(scope="session")
+def phantom_dir(tmp_path_factory) -> Path:
+    """Four small phantoms (seed 3), at least one with tumors; read-only for the tests that use it."""
+    out = tmp_path_factory.mktemp("phantoms")
+    write_phantom_dataset(out, cases=4, seed=3, shape=SMALL_SHAPE)
+    return out
+
+
+@pytest.fixture(scope="session")
+def phantom_datalist(phantom_dir) -> Path:
+    return phantom_dir / "dataset.json"
+
+
+@pytest.fixture
+def real_ct() -> Path:
+    if not REAL_CT.is_dir():
+        pytest.skip(f"real CT examples not found at {REAL_CT}")
+    return REAL_CT
