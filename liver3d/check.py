@@ -26,7 +26,9 @@ def run_check(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m liver3d.check", description=__doc__.splitlines()[0])
     parser.add_argument("datalist", help="dataset.json or a folder with imagesTr/ and labelsTr/")
-    parser.add_argument("--key", default="training", help="which list of the datalist to check (default: training)")
+    parser.add_argument(
+        "--key", default="training", help="which list of the datalist to check (default: training)"
+    )
     parser.add_argument("--header-only", action="store_true", help="check headers only, do not read voxels")
     parser.add_argument("--allow-empty", action="store_true", help="accept label maps with no foreground")
     args = parser.parse_args(argv)

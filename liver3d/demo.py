@@ -24,20 +24,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="demo_out", help="output folder")
     parser.add_argument("--cases", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shape", type=int, nargs=3, default=None, metavar=("X", "Y", "Z"),
-                        help="phantom grid; default: full 512x512 clinical matrices")
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=3,
+        default=None,
+        metavar=("X", "Y", "Z"),
+        help="phantom grid; default: full 512x512 clinical matrices",
+    )
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     out = Path(args.out)
     start = time.perf_counter()
 
     print(f"[1/4] generating {args.cases} CT phantoms (seed {args.seed}) in {out / 'phantoms'}")
-    datalist = write_phantom_dataset(out / "phantoms", args.cases, args.seed,
-                                     tuple(args.shape) if args.shape else None, workers=args.workers)
+    datalist = write_phantom_dataset(
+        out / "phantoms",
+        args.cases,
+        args.seed,
+        tuple(args.shape) if args.shape else None,
+        workers=args.workers,
+    )
     entries = load_datalist(datalist)
     for e in entries:
-        print(f"      {Path(e['image']).name}: {e['orientation']} {e['shape']} voxels of "
-              f"{' x '.join(f'{s:.2f}' for s in e['spacing_mm'])} mm, {len(e['tumors'])} tumors")
+        print(
+            f"      {Path(e['image']).name}: {e['orientation']} {e['shape']} voxels of "
+            f"{' x '.join(f'{s:.2f}' for s in e['spacing_mm'])} mm, {len(e['tumors'])} tumors"
+        )
 
     print("[2/4] checking the dataset (python -m liver3d.check)")
     n_cases, findings = run_check(str(datalist))
@@ -53,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print("[4/4] montage of axial slices with labels")
     shown = entries[: min(3, len(entries))]
-    png = save_montage([(e["image"], e["label"]) for e in shown], out / "montage.png",
-                       titles=[e["case_id"] for e in shown])
+    png = save_montage(
+        [(e["image"], e["label"]) for e in shown], out / "montage.png", titles=[e["case_id"] for e in shown]
+    )
     print(f"      {png}")
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 1 if errors else 0

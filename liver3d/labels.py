@@ -111,4 +111,3 @@ def label_values() -> tuple[int, ...]:
 
 def label_names() -> tuple[str, ...]:
     return load_label_table().names
-

@@ -20,5 +20,7 @@ def configs_dir() -> Path:
 def config_path(name: str) -> Path:
     path = configs_dir() / name
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: preset file not found (set LIVER3D_CONFIGS to the folder holding it)")
+        raise FileNotFoundError(
+            f"{path}: preset file not found (set LIVER3D_CONFIGS to the folder holding it)"
+        )
     return path

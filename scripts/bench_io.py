@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        datalist = write_phantom_dataset(tmp, 1, seed=7, shape=tuple(args.shape))
+        write_phantom_dataset(tmp, 1, seed=7, shape=tuple(args.shape))
         path = str(next(Path(tmp, "imagesTr").glob("*.nii.gz")))
         header = nib.load(path)
         pre = ct_preprocessing(keys=["image"], pixdim=args.pixdim, window="liver")
@@ -57,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         t_plain = time_it(plain, args.repeats)
         t_ours = time_it(liver3d, args.repeats)
         size_mb = Path(path).stat().st_size / 1e6
-    print(f"volume: {tuple(header.shape)} int16, {' x '.join(f'{s:.2f}' for s in header.header.get_zooms())} mm, "
-          f"{''.join(nib.aff2axcodes(header.affine))}, {size_mb:.1f} MB .nii.gz; output {tuple(out.shape)} at {args.pixdim} mm")
+    print(
+        f"volume: {tuple(header.shape)} int16, {' x '.join(f'{s:.2f}' for s in header.header.get_zooms())} mm, "
+        f"{''.join(nib.aff2axcodes(header.affine))}, {size_mb:.1f} MB .nii.gz; output {tuple(out.shape)} at {args.pixdim} mm"
+    )
     print(f"torch threads: {torch.get_num_threads()}, repeats: {args.repeats} (median)")
     print()
     print(f"| {'pipeline':<52} | {'seconds':>8} |")

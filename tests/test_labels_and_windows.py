@@ -20,8 +20,16 @@ def test_label_table_is_background_liver_tumor():
 
 def test_label_table_rejects_duplicates(tmp_path):
     bad = tmp_path / "labels.json"
-    bad.write_text(json.dumps({"labels": [{"value": 0, "name": "a", "color": [0, 0, 0]},
-                                          {"value": 0, "name": "b", "color": [1, 1, 1]}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "labels": [
+                    {"value": 0, "name": "a", "color": [0, 0, 0]},
+                    {"value": 0, "name": "b", "color": [1, 1, 1]},
+                ]
+            }
+        )
+    )
     with pytest.raises(ValueError, match="unique"):
         load_label_table(bad)
 

@@ -94,7 +94,7 @@ def test_dataset_has_decathlon_layout_and_varied_headers(tmp_path):
 
 def test_case_does_not_depend_on_dataset_size(tmp_path):
     small = write_phantom_dataset(tmp_path / "a", cases=1, seed=4, shape=(32, 32, 16))
-    big = write_phantom_dataset(tmp_path / "b", cases=2, seed=4, shape=(32, 32, 16))
+    write_phantom_dataset(tmp_path / "b", cases=2, seed=4, shape=(32, 32, 16))
     first_a = json.loads(small.read_text())["training"][0]["image"]
     a = np.asarray(nib.load(tmp_path / "a" / first_a).dataobj)
     b = np.asarray(nib.load(tmp_path / "b" / first_a).dataobj)
@@ -102,7 +102,10 @@ def test_case_does_not_depend_on_dataset_size(tmp_path):
 
 
 def test_cli_writes_dataset(tmp_path, capsys):
-    assert phantoms_main(["--out", str(tmp_path), "--cases", "2", "--seed", "0", "--shape", "32", "32", "16"]) == 0
+    assert (
+        phantoms_main(["--out", str(tmp_path), "--cases", "2", "--seed", "0", "--shape", "32", "32", "16"])
+        == 0
+    )
     assert (tmp_path / "dataset.json").is_file()
     assert len(list((tmp_path / "imagesTr").glob("*.nii.gz"))) == 2
     assert "wrote 2 cases" in capsys.readouterr().out

@@ -47,15 +47,23 @@ def check_volume_header(path: str, role: str) -> tuple[list[Finding], object | N
     if len(shape) == 4:
         findings.append(Finding("ERROR", path, f"4D {role} volume, shape {shape}: expected one 3D volume"))
     elif len(shape) != 3:
-        findings.append(Finding("ERROR", path, f"{role} has {len(shape)} dimensions, shape {shape}: expected 3D"))
+        findings.append(
+            Finding("ERROR", path, f"{role} has {len(shape)} dimensions, shape {shape}: expected 3D")
+        )
     if not np.all(np.isfinite(header.affine)) or abs(np.linalg.det(header.affine[:3, :3])) < 1e-9:
-        findings.append(Finding("ERROR", path, "degenerate affine (singular or non-finite): geometry unknown"))
+        findings.append(
+            Finding("ERROR", path, "degenerate affine (singular or non-finite): geometry unknown")
+        )
     else:
         lo, hi = SPACING_RANGE_MM
         spacing = header.spacing[:3]
         if any(not lo <= s <= hi for s in spacing):
             findings.append(
-                Finding("ERROR", path, f"absurd voxel spacing {tuple(round(s, 4) for s in spacing)} mm (expected {lo}-{hi} mm)")
+                Finding(
+                    "ERROR",
+                    path,
+                    f"absurd voxel spacing {tuple(round(s, 4) for s in spacing)} mm (expected {lo}-{hi} mm)",
+                )
             )
     return findings, header
 
@@ -73,10 +81,20 @@ def check_image_data(path: str, data: np.ndarray) -> list[Finding]:
     lo, hi = float(data.min()), float(data.max())
     if lo >= 0 and hi < 5000:
         findings.append(
-            Finding("WARN", path, f"intensities {lo:g}..{hi:g} have no negative values: not Hounsfield units? (air is about -1000 HU)")
+            Finding(
+                "WARN",
+                path,
+                f"intensities {lo:g}..{hi:g} have no negative values: not Hounsfield units? (air is about -1000 HU)",
+            )
         )
     elif lo < -3000 or hi > 40000:
-        findings.append(Finding("WARN", path, f"intensities {lo:g}..{hi:g} are outside the CT range: check rescale slope/intercept"))
+        findings.append(
+            Finding(
+                "WARN",
+                path,
+                f"intensities {lo:g}..{hi:g} are outside the CT range: check rescale slope/intercept",
+            )
+        )
     return findings
 
 
@@ -92,7 +110,11 @@ def check_label_data(path: str, data: np.ndarray, allowed: Sequence[int], allow_
     if unexpected:
         shown = ", ".join(str(v) for v in unexpected[:10]) + (" ..." if len(unexpected) > 10 else "")
         findings.append(
-            Finding("ERROR", path, f"label values {shown} outside the declared set {sorted(int(v) for v in allowed)}")
+            Finding(
+                "ERROR",
+                path,
+                f"label values {shown} outside the declared set {sorted(int(v) for v in allowed)}",
+            )
         )
     if not allow_empty and values.max(initial=0) == 0:
         findings.append(Finding("ERROR", path, "label map is empty (background only, no liver)"))
@@ -115,11 +137,17 @@ def check_pair(
     if image_header is not None and label_header is not None:
         ishape, lshape = _spatial_shape(image_header.shape), _spatial_shape(label_header.shape)
         if ishape != lshape:
-            findings.append(Finding("ERROR", label, f"label shape {lshape} does not match image shape {ishape} ({image})"))
+            findings.append(
+                Finding("ERROR", label, f"label shape {lshape} does not match image shape {ishape} ({image})")
+            )
         elif not np.allclose(image_header.affine, label_header.affine, atol=AFFINE_TOLERANCE):
             diff = float(np.abs(image_header.affine - label_header.affine).max())
             findings.append(
-                Finding("ERROR", label, f"label geometry differs from the image's (affine off by up to {diff:.3g} mm) ({image})")
+                Finding(
+                    "ERROR",
+                    label,
+                    f"label geometry differs from the image's (affine off by up to {diff:.3g} mm) ({image})",
+                )
             )
     if header_only or any(f.severity == "ERROR" and "not found" in f.problem for f in findings):
         return findings
@@ -160,4 +188,3 @@ def check_datalist(
         label = entry.get("label")
         findings += check_pair(image, str(label) if label else None, allowed_labels, header_only, allow_empty)
     return findings
-

@@ -73,22 +73,36 @@ def load_datalist(path: str | Path, key: str = "training", base_dir: str | Path 
     return entries
 
 
-def datalist_from_folder(folder: str | Path, images: str | None = None, labels: str | None = None) -> list[dict]:
+def datalist_from_folder(
+    folder: str | Path, images: str | None = None, labels: str | None = None
+) -> list[dict]:
     """Pair ``<folder>/imagesTr/X.nii.gz`` with ``<folder>/labelsTr/X.nii.gz`` (or ``images``/``labels``).
 
     Images without a label are listed without one; a label without an image is an error.
     """
     folder = Path(folder)
-    image_dir = folder / images if images else next((folder / d for d in ("imagesTr", "images") if (folder / d).is_dir()), None)
-    label_dir = folder / labels if labels else next((folder / d for d in ("labelsTr", "labels") if (folder / d).is_dir()), None)
+    image_dir = (
+        folder / images
+        if images
+        else next((folder / d for d in ("imagesTr", "images") if (folder / d).is_dir()), None)
+    )
+    label_dir = (
+        folder / labels
+        if labels
+        else next((folder / d for d in ("labelsTr", "labels") if (folder / d).is_dir()), None)
+    )
     if image_dir is None or not image_dir.is_dir():
         raise DatalistError(f"{folder}: no imagesTr/ or images/ folder")
-    image_files = sorted(p for p in image_dir.iterdir() if p.name.lower().endswith(NIFTI_SUFFIXES) or p.is_dir())
+    image_files = sorted(
+        p for p in image_dir.iterdir() if p.name.lower().endswith(NIFTI_SUFFIXES) or p.is_dir()
+    )
     if not image_files:
         raise DatalistError(f"{image_dir}: no NIfTI images or DICOM series folders")
     label_files = {}
     if label_dir is not None and label_dir.is_dir():
-        label_files = {case_name(p): p for p in label_dir.iterdir() if p.name.lower().endswith(NIFTI_SUFFIXES)}
+        label_files = {
+            case_name(p): p for p in label_dir.iterdir() if p.name.lower().endswith(NIFTI_SUFFIXES)
+        }
     names = {case_name(p) for p in image_files}
     orphans = sorted(set(label_files) - names)
     if orphans:

@@ -49,7 +49,9 @@ def split_by_patient(
     a non-zero fraction gets at least one patient when the stratum has three or more.
     """
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise ValueError(f"fractions must be in [0, 1) and sum below 1, got val={val_fraction}, test={test_fraction}")
+        raise ValueError(
+            f"fractions must be in [0, 1) and sum below 1, got val={val_fraction}, test={test_fraction}"
+        )
     groups = group_by_patient(entries)
     parts: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for pids in _ordered_patients(groups, seed, stratify_key):

@@ -67,7 +67,9 @@ def read_header(path: str | Path) -> VolumeHeader:
             img = nib.load(str(path))
         except Exception as err:  # nibabel raises several types for a bad header
             raise VolumeError(path, f"unreadable NIfTI header ({_short(err)})") from err
-        return VolumeHeader(str(path), tuple(int(n) for n in img.shape), img.affine, str(img.get_data_dtype()))
+        return VolumeHeader(
+            str(path), tuple(int(n) for n in img.shape), img.affine, str(img.get_data_dtype())
+        )
     return _read_itk_header(path)
 
 
@@ -121,7 +123,9 @@ def read_array(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         except (EOFError, zlib.error, gzip.BadGzipFile) as err:
             raise VolumeError(path, f"truncated or corrupt gzip stream ({_short(err)})") from err
         except OSError as err:
-            raise VolumeError(path, f"truncated file: voxel data shorter than the header declares ({_short(err)})") from err
+            raise VolumeError(
+                path, f"truncated file: voxel data shorter than the header declares ({_short(err)})"
+            ) from err
         except Exception as err:
             raise VolumeError(path, f"unreadable voxel data ({_short(err)})") from err
         return data, header.affine

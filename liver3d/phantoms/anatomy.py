@@ -150,7 +150,9 @@ def _sample_hu(rng: np.random.Generator) -> dict[Tissue, float]:
     return hu
 
 
-def _sample_grid(rng: np.random.Generator, layout: _Layout, shape: tuple[int, int, int] | None) -> PatientGrid:
+def _sample_grid(
+    rng: np.random.Generator, layout: _Layout, shape: tuple[int, int, int] | None
+) -> PatientGrid:
     margin = rng.uniform(20, 50)
     needed_x = 2 * layout.a + margin
     needed_y = 2 * layout.b + margin + 40  # room for the table under the patient
@@ -200,7 +202,9 @@ class _Painter:
         self.full_box: Box = (slice(None),) * 3  # type: ignore[assignment]
 
     # -- helpers -----------------------------------------------------------------------------------
-    def paint(self, box: Box | None, mask: np.ndarray, tissue: Tissue, only_on: tuple[Tissue, ...] | None = None) -> None:
+    def paint(
+        self, box: Box | None, mask: np.ndarray, tissue: Tissue, only_on: tuple[Tissue, ...] | None = None
+    ) -> None:
         if box is None:
             return
         view = self.tissue[box]
@@ -236,7 +240,11 @@ class _Painter:
         """Height (mm) of the diaphragm: a right and a left dome, deeper posteriorly."""
         H = self.lay.height
         right = self.dome_apex_r - ((x - 0.35 * self.lay.a) ** 2 + (y - 0.25 * self.lay.b) ** 2) / (2 * 140.0)
-        left = self.dome_apex_r - 15 - ((x + 0.35 * self.lay.a) ** 2 + (y - 0.25 * self.lay.b) ** 2) / (2 * 140.0)
+        left = (
+            self.dome_apex_r
+            - 15
+            - ((x + 0.35 * self.lay.a) ** 2 + (y - 0.25 * self.lay.b) ** 2) / (2 * 140.0)
+        )
         return np.maximum(np.maximum(right, left), 0.55 * H)
 
     # -- anatomy -----------------------------------------------------------------------------------
@@ -288,9 +296,21 @@ class _Painter:
         H = lay.height
         # Colon: ascending (right), descending (left), transverse (anterior) with mottled gas and stool.
         frames = [
-            (np.array([0.55 * lay.a, 0.0, 0.0]), np.array([0.5 * lay.a, 0.05 * lay.b, 0.48 * H]), rng.uniform(18, 26)),
-            (np.array([-0.58 * lay.a, -0.05 * lay.b, 0.0]), np.array([-0.55 * lay.a, 0.0, 0.6 * H]), rng.uniform(14, 20)),
-            (np.array([0.5 * lay.a, 0.35 * lay.b, 0.46 * H]), np.array([-0.5 * lay.a, 0.4 * lay.b, 0.5 * H]), rng.uniform(16, 24)),
+            (
+                np.array([0.55 * lay.a, 0.0, 0.0]),
+                np.array([0.5 * lay.a, 0.05 * lay.b, 0.48 * H]),
+                rng.uniform(18, 26),
+            ),
+            (
+                np.array([-0.58 * lay.a, -0.05 * lay.b, 0.0]),
+                np.array([-0.55 * lay.a, 0.0, 0.6 * H]),
+                rng.uniform(14, 20),
+            ),
+            (
+                np.array([0.5 * lay.a, 0.35 * lay.b, 0.46 * H]),
+                np.array([-0.5 * lay.a, 0.4 * lay.b, 0.5 * H]),
+                rng.uniform(16, 24),
+            ),
         ]
         for start, end, radius in frames:
             lo = np.minimum(start, end) - radius
@@ -363,12 +383,16 @@ class _Painter:
         q = q + Wobble(rng, 0.18, (50, 140))(axes)
         if rng.random() < 0.3:  # a Riedel-like inferior extension of the right lobe
             tip_c = (right_c[0] + 0.3 * right_r[0], right_c[1], zc - 0.7 * right_r[2])
-            q = smooth_union(q, ellipsoid_q(axes, tip_c, (0.35 * right_r[0], 0.4 * right_r[1], 0.45 * right_r[2])))
+            q = smooth_union(
+                q, ellipsoid_q(axes, tip_c, (0.35 * right_r[0], 0.4 * right_r[1], 0.45 * right_r[2]))
+            )
         liver = (q < 1) & self.cavity(axes) & (axes[2] < self.dome_z(axes[0], axes[1]) - 5)
         self.paint(box, liver, Tissue.LIVER)
         self.liver_box = box
         # Intrahepatic vessels radiate from the hilum (portal) and converge on the IVC (hepatic veins).
-        hilum = np.array([right_c[0] - 0.35 * right_r[0], right_c[1] - 0.1 * right_r[1], zc - 0.15 * right_r[2]])
+        hilum = np.array(
+            [right_c[0] - 0.35 * right_r[0], right_c[1] - 0.1 * right_r[1], zc - 0.15 * right_r[2]]
+        )
         ivc_top = np.array([self.ivc_xy[0], self.ivc_xy[1], zc + 0.6 * right_r[2]])
         for root in (hilum, ivc_top):
             for _ in range(int(rng.integers(3, 6))):
@@ -382,7 +406,7 @@ class _Painter:
         return {"liver_center_mm": right_c, "liver_radii_mm": right_r, "hilum": hilum}
 
     def gallbladder(self, liver_info: dict) -> None:
-        g, lay, rng = self.grid, self.lay, self.rng
+        g, rng = self.grid, self.rng
         rc, rr = liver_info["liver_center_mm"], liver_info["liver_radii_mm"]
         c = (rc[0] - 0.3 * rr[0], rc[1] + 0.45 * rr[1], rc[2] - 0.55 * rr[2])
         radii = (rng.uniform(12, 18), rng.uniform(14, 20), rng.uniform(28, 40))
@@ -438,7 +462,10 @@ class _Painter:
 
     def vessels(self) -> None:
         g, lay = self.grid, self.lay
-        box = g.box((-g.shape[0] * g.spacing[0], -g.shape[1] * g.spacing[1], 0), (g.shape[0] * g.spacing[0], g.shape[1] * g.spacing[1], 0.88 * lay.height))
+        box = g.box(
+            (-g.shape[0] * g.spacing[0], -g.shape[1] * g.spacing[1], 0),
+            (g.shape[0] * g.spacing[0], g.shape[1] * g.spacing[1], 0.88 * lay.height),
+        )
         if box is None:
             return
         x, y, _ = g.axes(box)
@@ -506,7 +533,9 @@ class _Painter:
         outer = self.body_r(axes, lay.fat + 1) < 1
         inner = self.body_r(axes, lay.fat + lay.wall + 7) < 1
         wall = outer & ~inner & (z > costal_margin) & (frac > 0.08) & (frac < 0.92)
-        self.paint(box, wall & ~rib_band, Tissue.MUSCLE, only_on=(Tissue.VISCERAL_FAT, Tissue.MUSCLE, Tissue.LUNG))
+        self.paint(
+            box, wall & ~rib_band, Tissue.MUSCLE, only_on=(Tissue.VISCERAL_FAT, Tissue.MUSCLE, Tissue.LUNG)
+        )
         self.paint(box, wall & rib_band, Tissue.RIB)
 
     # -- whole case ----------------------------------------------------------------------------------
@@ -562,7 +591,10 @@ def _plant_tumors(
             center_vox = np.unravel_index(liver_idx[rng.integers(liver_idx.size)], g.shape)
             center = tuple(float(o + i * s) for o, i, s in zip(g.origin, center_vox, g.spacing))
             radii = tuple(float(diameter / 2 * f) for f in rng.uniform(0.85, 1.15, 3))
-            if any(np.linalg.norm(np.subtract(center, t.center_mm)) < (max(radii) + max(t.radii_mm)) for t in tumors):
+            if any(
+                np.linalg.norm(np.subtract(center, t.center_mm)) < (max(radii) + max(t.radii_mm))
+                for t in tumors
+            ):
                 continue
             edge = rng.uniform(1.5, 4.0)
             box = g.box_around(center, tuple(r + edge + 2 for r in radii))
@@ -636,7 +668,7 @@ def generate_phantom(
     ndimage.gaussian_filter(hu, sigma=(max(0.5 / sx, 0.5), max(0.5 / sy, 0.5), 0.4), output=hu)
     noise = rng.standard_normal(grid.shape, dtype=np.float32)
     ndimage.gaussian_filter(noise, sigma=(0.7, 0.7, 0.0), output=noise)
-    noise *= layout.noise_sd / float(noise[:: 7, :: 7, ::3].std() or 1.0)
+    noise *= layout.noise_sd / float(noise[::7, ::7, ::3].std() or 1.0)
     hu += noise
     del noise
     image = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)

@@ -56,7 +56,9 @@ def write_case(
     header_rng = np.random.default_rng([seed, index, 1])
     axcodes = ORIENTATIONS[int(header_rng.integers(len(ORIENTATIONS)))]
     # Scanner coordinates: the patient's origin sits somewhere along the table.
-    world_shift = np.array([header_rng.uniform(-20, 20), header_rng.uniform(-200, -100), header_rng.uniform(-800, -300)])
+    world_shift = np.array(
+        [header_rng.uniform(-20, 20), header_rng.uniform(-200, -100), header_rng.uniform(-800, -300)]
+    )
     affine = case.affine_ras.copy()
     affine[:3, 3] += world_shift
     image, image_affine = reorient(case.image, affine, axcodes)

@@ -49,7 +49,9 @@ class PatientGrid:
             slices.append(slice(lo, hi))
         return tuple(slices)  # type: ignore[return-value]
 
-    def box_around(self, center: tuple[float, float, float], half_extent: tuple[float, float, float]) -> Box | None:
+    def box_around(
+        self, center: tuple[float, float, float], half_extent: tuple[float, float, float]
+    ) -> Box | None:
         lower = tuple(c - h for c, h in zip(center, half_extent))
         upper = tuple(c + h for c, h in zip(center, half_extent))
         return self.box(lower, upper)  # type: ignore[arg-type]

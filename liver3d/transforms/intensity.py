@@ -55,8 +55,16 @@ class WindowHUd(ScaleIntensityRanged):
         allow_missing_keys: bool = False,
     ) -> None:
         lower, upper = _bounds(window)
-        super().__init__(keys, a_min=lower, a_max=upper, b_min=0.0, b_max=1.0, clip=clip, dtype=dtype,
-                         allow_missing_keys=allow_missing_keys)
+        super().__init__(
+            keys,
+            a_min=lower,
+            a_max=upper,
+            b_min=0.0,
+            b_max=1.0,
+            clip=clip,
+            dtype=dtype,
+            allow_missing_keys=allow_missing_keys,
+        )
 
 
 class MultiWindowHU(Transform):

@@ -23,8 +23,17 @@ from liver3d.labels import load_label_table
 class LoadVolumed(LoadImaged):
     """``LoadImaged`` (NIfTI via nibabel, DICOM series folders via ITK) that raises :class:`VolumeError`."""
 
-    def __init__(self, keys: KeysCollection, image_only: bool = True, dtype=np.float32, allow_missing_keys: bool = False, **kwargs) -> None:
-        super().__init__(keys, image_only=image_only, dtype=dtype, allow_missing_keys=allow_missing_keys, **kwargs)
+    def __init__(
+        self,
+        keys: KeysCollection,
+        image_only: bool = True,
+        dtype=np.float32,
+        allow_missing_keys: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            keys, image_only=image_only, dtype=dtype, allow_missing_keys=allow_missing_keys, **kwargs
+        )
 
     def __call__(self, data, reader=None):
         try:
@@ -73,9 +82,14 @@ class ValidateCTd(MapTransform):
 
     def _check_volume(self, x: torch.Tensor, role: str) -> None:
         if x.ndim != 4:
-            raise VolumeError(_source(x), f"{role} has shape {tuple(x.shape)}: expected (1, X, Y, Z) after EnsureChannelFirstd")
+            raise VolumeError(
+                _source(x),
+                f"{role} has shape {tuple(x.shape)}: expected (1, X, Y, Z) after EnsureChannelFirstd",
+            )
         if x.shape[0] != 1:
-            raise VolumeError(_source(x), f"4D {role}: {x.shape[0]} volumes in one file; expected one 3D volume")
+            raise VolumeError(
+                _source(x), f"4D {role}: {x.shape[0]} volumes in one file; expected one 3D volume"
+            )
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
@@ -89,17 +103,37 @@ class ValidateCTd(MapTransform):
         label = d[self.label_key]
         self._check_volume(label, "label")
         if label.shape[1:] != image.shape[1:]:
-            raise VolumeError(_source(label), f"label shape {tuple(label.shape[1:])} does not match image shape {tuple(image.shape[1:])} ({_source(image)})")
+            raise VolumeError(
+                _source(label),
+                f"label shape {tuple(label.shape[1:])} does not match image shape {tuple(image.shape[1:])} ({_source(image)})",
+            )
         ia, la = getattr(image, "affine", None), getattr(label, "affine", None)
-        if ia is not None and la is not None and not torch.allclose(torch.as_tensor(ia, dtype=torch.float64), torch.as_tensor(la, dtype=torch.float64), atol=self.tolerance):
-            diff = float((torch.as_tensor(ia, dtype=torch.float64) - torch.as_tensor(la, dtype=torch.float64)).abs().max())
-            raise VolumeError(_source(label), f"label geometry differs from the image's (affine off by up to {diff:.3g} mm) ({_source(image)})")
+        if (
+            ia is not None
+            and la is not None
+            and not torch.allclose(
+                torch.as_tensor(ia, dtype=torch.float64),
+                torch.as_tensor(la, dtype=torch.float64),
+                atol=self.tolerance,
+            )
+        ):
+            diff = float(
+                (torch.as_tensor(ia, dtype=torch.float64) - torch.as_tensor(la, dtype=torch.float64))
+                .abs()
+                .max()
+            )
+            raise VolumeError(
+                _source(label),
+                f"label geometry differs from the image's (affine off by up to {diff:.3g} mm) ({_source(image)})",
+            )
         values = torch.unique(label.as_subclass(torch.Tensor) if hasattr(label, "as_subclass") else label)
         if torch.is_floating_point(values) and not bool((values == values.round()).all()):
             raise VolumeError(_source(label), "label map holds non-integer values (a probability map?)")
         unexpected = sorted(set(int(v) for v in values.tolist()) - set(self.allowed))
         if unexpected:
-            raise VolumeError(_source(label), f"label values {unexpected} outside the label table {list(self.allowed)}")
+            raise VolumeError(
+                _source(label), f"label values {unexpected} outside the label table {list(self.allowed)}"
+            )
         if not self.allow_empty_label and int(values.max()) == 0:
             raise VolumeError(_source(label), "label map is empty (background only, no liver)")
         return d

@@ -26,7 +26,9 @@ class LabelSelector:
         if isinstance(x, torch.Tensor):
             mask = torch.isin(x, torch.tensor(self.values, device=x.device, dtype=x.dtype))
             if not bool(mask.any()):
-                warnings.warn("liver ROI: no liver voxels in the source; keeping the whole volume", stacklevel=2)
+                warnings.warn(
+                    "liver ROI: no liver voxels in the source; keeping the whole volume", stacklevel=2
+                )
                 return torch.ones_like(mask)
             return mask
         mask = np.isin(x, self.values)
@@ -75,6 +77,8 @@ class LiverROICropd(CropForegroundd):
         margins = [self.margin_mm] * 3 if np.isscalar(self.margin_mm) else list(self.margin_mm)  # type: ignore[arg-type]
         return [int(math.ceil(float(m) / s)) for m, s in zip(margins, spacing)]
 
-    def __call__(self, data: Mapping[Hashable, torch.Tensor], lazy: bool | None = None) -> dict[Hashable, torch.Tensor]:
+    def __call__(
+        self, data: Mapping[Hashable, torch.Tensor], lazy: bool | None = None
+    ) -> dict[Hashable, torch.Tensor]:
         self.cropper.margin = self._margin_voxels(data[self.source_key])
         return super().__call__(data, lazy=lazy)

@@ -73,7 +73,9 @@ class VolumeToSlices(Transform):
             if lab.ndim == 3:
                 lab = lab[None]
             if lab.shape[1:] != torch.as_tensor(image).shape[1:]:
-                raise ValueError(f"label shape {tuple(lab.shape)} does not match image shape {tuple(image.shape)}")
+                raise ValueError(
+                    f"label shape {tuple(lab.shape)} does not match image shape {tuple(image.shape)}"
+                )
             out["slice_label"] = slice_labels(lab, self.axis, self.min_pixels)[indices]
             out["seg"] = torch.movedim(lab, spatial_axis + 1, 1)[:, indices].transpose(0, 1)
         return out
@@ -112,7 +114,8 @@ class VolumeToSlicesd(MapTransform):
         sliced = self.slicer(image, label)
         affine = getattr(image, "affine", None)
         passthrough = {
-            k: v for k, v in d.items()
+            k: v
+            for k, v in d.items()
             if k not in (key, self.label_key) and not isinstance(v, (torch.Tensor, np.ndarray))
         }
         out = []

@@ -45,8 +45,17 @@ def pick_slices(label_ras: np.ndarray | None, depth: int, count: int) -> list[in
     return list(np.linspace(0, depth - 1, count + 2)[1:-1].round().astype(int))
 
 
-def draw_overlay(ax, ct_slice: np.ndarray, label_slice: np.ndarray | None, window: tuple[float, float], aspect: float) -> None:
-    ax.imshow(radiological_view(ct_slice), cmap="gray", vmin=window[0], vmax=window[1], aspect=aspect, interpolation="nearest")
+def draw_overlay(
+    ax, ct_slice: np.ndarray, label_slice: np.ndarray | None, window: tuple[float, float], aspect: float
+) -> None:
+    ax.imshow(
+        radiological_view(ct_slice),
+        cmap="gray",
+        vmin=window[0],
+        vmax=window[1],
+        aspect=aspect,
+        interpolation="nearest",
+    )
     if label_slice is not None:
         view = radiological_view(label_slice)
         for lab in load_label_table().foreground:
@@ -68,7 +77,9 @@ def save_montage(
 ) -> Path:
     """A grid of axial slices (one row per case) with liver/tumor overlays; written atomically."""
     lower, upper = window_bounds(window)
-    fig, axes = plt.subplots(len(cases), slices_per_case, figsize=(3.2 * slices_per_case, 3.3 * len(cases)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(cases), slices_per_case, figsize=(3.2 * slices_per_case, 3.3 * len(cases)), squeeze=False
+    )
     for row, (image_path, label_path) in enumerate(cases):
         img = nib.load(str(image_path))
         ct, spacing = to_ras(np.asanyarray(img.dataobj), img.affine)
@@ -83,12 +94,22 @@ def save_montage(
                 ax.axis("off")
                 continue
             k = picks[col]
-            draw_overlay(ax, ct[:, :, k], None if lab is None else lab[:, :, k], (lower, upper), spacing[1] / spacing[0])
+            draw_overlay(
+                ax,
+                ct[:, :, k],
+                None if lab is None else lab[:, :, k],
+                (lower, upper),
+                spacing[1] / spacing[0],
+            )
             name = titles[row] if titles else Path(str(image_path)).name.split(".")[0]
             ax.set_title(f"{name}  z={k}", fontsize=8)
     legend = [plt.Rectangle((0, 0), 1, 1, color=lab.color_float) for lab in load_label_table().foreground]
-    fig.legend(legend, [lab.name for lab in load_label_table().foreground], loc="lower center", ncol=len(legend))
-    fig.suptitle(f"axial slices, {window} window {lower:g}..{upper:g} HU; patient right on image left", fontsize=9)
+    fig.legend(
+        legend, [lab.name for lab in load_label_table().foreground], loc="lower center", ncol=len(legend)
+    )
+    fig.suptitle(
+        f"axial slices, {window} window {lower:g}..{upper:g} HU; patient right on image left", fontsize=9
+    )
     fig.tight_layout(rect=(0, 0.03, 1, 0.97))
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=90)

@@ -1,0 +1,210 @@
+import json
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from monai.transforms import Compose, EnsureChannelFirstd, Invertd
+
+from liver3d.io.readers import VolumeError
+from liver3d.phantoms.dataset import save_nifti
+from liver3d.transforms import (
+    BalancedPatchd,
+    LiverROICropd,
+    LoadVolumed,
+    ValidateCTd,
+    VolumeToSlices,
+    VolumeToSlicesd,
+    ct_preprocessing,
+    geometry_transforms,
+    slice_labels,
+    stack_slices,
+)
+
+
+@pytest.fixture(scope="module")
+def entry(phantom_dir):
+    data = json.loads((phantom_dir / "dataset.json").read_text())
+    tumor_case = next(e for e in data["training"] if e["has_tumor"])
+    return {"image": str(phantom_dir / tumor_case["image"]), "label": str(phantom_dir / tumor_case["label"])}
+
+
+def test_resample_then_invert_returns_original_shape_and_affine(entry):
+    pre = ct_preprocessing(pixdim=(2.5, 2.5, 3.0), window="liver")
+    d = pre(dict(entry))
+    assert np.allclose(d["image"].pixdim[:3], (2.5, 2.5, 3.0))
+    assert "".join(nib.aff2axcodes(np.asarray(d["image"].affine))) == "RAS"
+    d["pred"] = d["label"].clone()
+    out = Invertd(keys="pred", transform=pre, orig_keys="image", nearest_interp=True)(d)
+    ref = nib.load(entry["label"])
+    assert tuple(out["pred"].shape[1:]) == ref.shape
+    assert np.allclose(np.asarray(out["pred"].affine), ref.affine, atol=1e-4)
+    # Labels survive the round trip on all but a thin boundary layer.
+    agreement = (out["pred"][0].numpy() == np.asarray(ref.dataobj)).mean()
+    assert agreement > 0.97
+
+
+def test_reorientation_alone_is_lossless(entry):
+    pre = Compose(
+        [
+            LoadVolumed(["image", "label"]),
+            EnsureChannelFirstd(["image", "label"]),
+            *geometry_transforms(pixdim=nib.load(entry["image"]).header.get_zooms()[:3])[:1],
+        ]
+    )
+    d = pre(dict(entry))
+    d["pred"] = d["label"].clone()
+    out = Invertd(keys="pred", transform=pre, orig_keys="label")(d)
+    assert np.array_equal(
+        out["pred"][0].numpy().astype(np.uint8), np.asarray(nib.load(entry["label"]).dataobj)
+    )
+
+
+def test_slice_labels_follow_tumor_over_liver_over_background():
+    lab = torch.zeros(1, 6, 6, 5, dtype=torch.uint8)
+    lab[0, 1:3, 1:3, 1] = 1
+    lab[0, 1:3, 1:3, 2] = 1
+    lab[0, 4, 4, 2] = 2
+    lab[0, 0, 0, 3] = 2
+    assert slice_labels(lab).tolist() == [0, 1, 2, 2, 0]
+    assert slice_labels(lab, min_pixels=2).tolist() == [0, 1, 1, 0, 0]
+
+
+def test_slices_carry_neighbours_and_indices():
+    vol = torch.arange(5, dtype=torch.float32).reshape(1, 1, 1, 5).expand(1, 4, 4, 5).clone()
+    out = VolumeToSlices(context=3)(vol)
+    assert out["image"].shape == (5, 3, 4, 4)
+    assert out["image"][0, :, 0, 0].tolist() == [0, 0, 1]  # edge slice repeated
+    assert out["image"][2, :, 0, 0].tolist() == [1, 2, 3]
+    assert out["image"][4, :, 0, 0].tolist() == [3, 4, 4]
+    assert out["slice_index"].tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="odd"):
+        VolumeToSlices(context=2)
+
+
+def test_slices_stack_back_into_the_volume(entry):
+    d = ct_preprocessing(pixdim=None, window="liver")(dict(entry))
+    slices = VolumeToSlicesd(context=1)(d)
+    assert len(slices) == d["image"].shape[-1]
+    assert {s["slice_label"] for s in slices} == {0, 1, 2}
+    assert all("volume_affine" in s and s["volume_shape"] == tuple(d["image"].shape[1:]) for s in slices)
+    rebuilt = stack_slices(
+        [s["image"] for s in slices], [s["slice_index"] for s in slices], depth=len(slices)
+    )
+    assert torch.equal(rebuilt, d["image"].as_tensor())
+    seg = stack_slices([s["seg"][0] for s in slices], [s["slice_index"] for s in slices], depth=len(slices))
+    assert torch.equal(seg, d["label"][0].as_tensor())
+    # Slice labels agree with the label map, by the rule.
+    for s in slices:
+        values = set(torch.unique(s["seg"]).tolist())
+        expected = 2 if 2 in values else 1 if 1 in values else 0
+        assert s["slice_label"] == expected
+
+
+def test_liver_roi_contains_the_liver_with_a_margin_in_mm(entry):
+    d = ct_preprocessing(pixdim=None, window=None)(dict(entry))
+    roi = LiverROICropd(["image", "label"], margin_mm=10)
+    cropped = roi(d)
+    assert int((cropped["label"] > 0).sum()) == int((d["label"] > 0).sum())
+    spacing = np.asarray(d["image"].pixdim[:3], dtype=float)
+    fg = np.argwhere(d["label"][0].numpy() > 0)
+    margin = np.ceil(10 / spacing).astype(int)
+    full = np.array(d["image"].shape[1:])
+    lower = np.maximum(fg.min(0) - margin, 0)
+    upper = np.minimum(fg.max(0) + 1 + margin, full)
+    assert tuple(cropped["image"].shape[1:]) == tuple(upper - lower)
+    assert np.prod(cropped["image"].shape[1:]) < np.prod(full)
+    # Inverse puts it back on the full grid.
+    inv = cropped["label"].clone()
+    restored = roi.inverse({"image": cropped["image"], "label": inv})["label"]
+    assert tuple(restored.shape) == tuple(d["label"].shape)
+    assert torch.equal(restored.as_tensor(), d["label"].as_tensor())
+
+
+def test_liver_roi_without_liver_keeps_the_whole_volume():
+    img = MetaTensor(torch.randn(1, 8, 8, 8))
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        out = LiverROICropd(["image"], source_key="pred")({"image": img, "pred": torch.zeros(1, 8, 8, 8)})
+    assert out["image"].shape == (1, 8, 8, 8)
+
+
+def test_balanced_patches_center_on_tumor_far_more_than_chance(entry):
+    d = ct_preprocessing(pixdim=None, window=None)(dict(entry))
+    tumor_fraction = float((d["label"] == 2).float().mean())
+    sampler = BalancedPatchd(["image", "label"], spatial_size=(15, 15, 7), num_samples=60)
+    sampler.set_random_state(0)
+    patches = sampler(d)
+    assert len(patches) == 60 and patches[0]["image"].shape == (1, 15, 15, 7)
+    centre_tumor = np.mean([int(p["label"][0, 7, 7, 3] == 2) for p in patches])
+    assert 0.15 < centre_tumor < 0.55
+    assert centre_tumor > 10 * tumor_fraction
+
+
+def test_validate_rejects_mismatched_geometry_and_bad_labels():
+    affine = torch.eye(4, dtype=torch.float64)
+    img = MetaTensor(torch.zeros(1, 4, 4, 4), affine=affine, meta={"filename_or_obj": "ct.nii.gz"})
+    lab = MetaTensor(torch.ones(1, 4, 4, 4), affine=affine, meta={"filename_or_obj": "seg.nii.gz"})
+    ValidateCTd()({"image": img, "label": lab})
+    shifted = affine.clone()
+    shifted[0, 3] = 3
+    with pytest.raises(VolumeError, match=r"seg\.nii\.gz: label geometry differs"):
+        ValidateCTd()(
+            {
+                "image": img,
+                "label": MetaTensor(lab.as_tensor(), affine=shifted, meta={"filename_or_obj": "seg.nii.gz"}),
+            }
+        )
+    with pytest.raises(VolumeError, match=r"seg\.nii\.gz: label values \[5\]"):
+        ValidateCTd()(
+            {
+                "image": img,
+                "label": MetaTensor(
+                    torch.full((1, 4, 4, 4), 5.0), affine=affine, meta={"filename_or_obj": "seg.nii.gz"}
+                ),
+            }
+        )
+    with pytest.raises(VolumeError, match="empty"):
+        ValidateCTd()(
+            {
+                "image": img,
+                "label": MetaTensor(
+                    torch.zeros(1, 4, 4, 4), affine=affine, meta={"filename_or_obj": "seg.nii.gz"}
+                ),
+            }
+        )
+    with pytest.raises(VolumeError, match="does not match image shape"):
+        ValidateCTd()(
+            {
+                "image": img,
+                "label": MetaTensor(
+                    torch.ones(1, 4, 4, 3), affine=affine, meta={"filename_or_obj": "seg.nii.gz"}
+                ),
+            }
+        )
+    nan_img = img.clone()
+    nan_img[0, 0, 0, 0] = float("nan")
+    with pytest.raises(VolumeError, match=r"ct\.nii\.gz: 1 NaN"):
+        ValidateCTd(label_key=None)({"image": nan_img})
+
+
+def test_pipeline_names_a_4d_file(entry, tmp_path):
+    ref = nib.load(entry["image"])
+    arr = np.asarray(ref.dataobj)
+    path = tmp_path / "fourd.nii.gz"
+    save_nifti(np.stack([arr, arr], -1), ref.affine, path)
+    with pytest.raises(RuntimeError) as info:
+        ct_preprocessing(keys=["image"])({"image": str(path)})
+    assert "fourd.nii.gz: 4D image" in str(info.value.__cause__)
+
+
+def test_pipeline_names_a_truncated_file(entry, tmp_path):
+    path = tmp_path / "cut.nii.gz"
+    data = open(entry["image"], "rb").read()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RuntimeError) as info:
+        ct_preprocessing(keys=["image"])({"image": str(path)})
+    assert isinstance(info.value.__cause__, VolumeError)
+    assert "cut.nii.gz: truncated or corrupt gzip" in str(info.value.__cause__)
