@@ -9,7 +9,7 @@ import pytest
 
 from liver3d.check import main as check_main
 from liver3d.io.readers import VolumeError, load_volume, read_array, read_header
-from liver3d.phantoms.dataset import save_nifti
+from liver3d.io.nifti import save_nifti
 
 
 def _pair(phantom_dir: Path, index: int = 0) -> tuple[Path, Path]:

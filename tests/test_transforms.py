@@ -9,7 +9,7 @@ from monai.data import MetaTensor
 from monai.transforms import Compose, EnsureChannelFirstd, Invertd
 
 from liver3d.io.readers import VolumeError
-from liver3d.phantoms.dataset import save_nifti
+from liver3d.io.nifti import save_nifti
 from liver3d.transforms import (
     BalancedPatchd,
     LiverROICropd,

@@ -10,7 +10,8 @@ import nibabel as nib
 import numpy as np
 from nibabel import orientations
 
-from liver3d.io.atomic import atomic_path, write_json_atomic
+from liver3d.io.atomic import write_json_atomic
+from liver3d.io.nifti import save_nifti
 from liver3d.labels import load_label_table
 from liver3d.phantoms.anatomy import ORIENTATIONS, PhantomCase, generate_phantom
 
@@ -26,17 +27,6 @@ def reorient(array: np.ndarray, affine: np.ndarray, axcodes: str) -> tuple[np.nd
     new_array = orientations.apply_orientation(array, transform)
     new_affine = affine @ orientations.inv_ornt_aff(transform, array.shape)
     return np.ascontiguousarray(new_array), new_affine
-
-
-def save_nifti(array: np.ndarray, affine: np.ndarray, path: str | Path) -> Path:
-    """Save a volume as NIfTI atomically, with qform and sform set (scanner-based, mm)."""
-    img = nib.Nifti1Image(array, affine)
-    img.header.set_xyzt_units("mm", "sec")
-    img.set_qform(affine, code=1)
-    img.set_sform(affine, code=1)
-    with atomic_path(path) as tmp:
-        nib.save(img, tmp)
-    return Path(path)
 
 
 def _case_id(prefix: str, seed: int, index: int) -> str:
