@@ -1,7 +1,7 @@
 """Datalists, patient-level splits and dataset integrity checks."""
 
 from liver3d.data.checks import Finding, check_datalist, check_pair
-from liver3d.data.datalist import DatalistError, datalist_from_folder, declared_labels, load_datalist
+from liver3d.data.datalist import DatalistError, datalist_from_folder, declared_labels, keep_keys, load_datalist
 from liver3d.data.splits import kfold_by_patient, patients, split_by_patient
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "check_pair",
     "datalist_from_folder",
     "declared_labels",
+    "keep_keys",
     "kfold_by_patient",
     "load_datalist",
     "patients",

@@ -132,3 +132,8 @@ def declared_labels(path: str | Path) -> list[int] | None:
     if isinstance(labels, dict):
         return sorted(int(k) for k in labels)
     return None
+
+
+def keep_keys(entries: list[dict], keys: tuple[str, ...] | list[str] = ("image", "label")) -> list[dict]:
+    """Entries reduced to ``keys`` (the rest — tumor lists, phantom parameters — would not collate in batches)."""
+    return [{k: e[k] for k in keys if k in e} for e in entries]

@@ -1,0 +1,115 @@
+"""Ignite handlers for the bundles: training curves (PNG + CSV) and volume metrics on the input grid."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from ignite.engine import Engine, Events
+
+from liver3d.data.datalist import case_name
+from liver3d.evaluation.metrics import StructureScores, format_table, score_case, summarize
+from liver3d.evaluation.report import write_csv, write_evaluation
+from liver3d.io.atomic import atomic_path
+
+
+class TrainingCurves:
+    """Record the mean training loss and the validation metrics of every epoch; draw ``training_curves.png``.
+
+    Attach to the trainer, after the ``ValidationHandler`` so this epoch's validation is already in
+    ``validator.state.metrics``. Writes ``training_curves.csv`` too (a TensorBoard-free record).
+    """
+
+    def __init__(self, output_dir: str | Path, validator: Engine | None = None, loss_key: str = "loss") -> None:
+        self.output_dir = Path(output_dir)
+        self.validator = validator
+        self.loss_key = loss_key
+        self.rows: list[dict] = []
+        self._losses: list[float] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._iteration)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self._epoch)
+
+    def _iteration(self, engine: Engine) -> None:
+        output = engine.state.output
+        items = output if isinstance(output, list) else [output]
+        for item in items[:1]:  # the loss is the batch's, repeated in every decollated item
+            if isinstance(item, dict) and self.loss_key in item:
+                self._losses.append(float(torch.as_tensor(item[self.loss_key]).detach().cpu()))
+
+    def _epoch(self, engine: Engine) -> None:
+        row = {"epoch": engine.state.epoch, "train_loss": float(np.mean(self._losses)) if self._losses else math.nan}
+        self._losses = []
+        if self.validator is not None and self.validator.state.epoch > 0:
+            for name, value in self.validator.state.metrics.items():
+                if isinstance(value, (int, float)):
+                    row[f"val_{name}" if not name.startswith("val") else name] = float(value)
+        self.rows.append(row)
+        self.write()
+
+    def write(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        keys = sorted({k for r in self.rows for k in r} - {"epoch"})
+        write_csv([{k: r.get(k, math.nan) for k in ["epoch", *keys]} for r in self.rows], self.output_dir / "training_curves.csv")
+        fig, ax = plt.subplots(figsize=(6, 4))
+        epochs = [r["epoch"] for r in self.rows]
+        ax.plot(epochs, [r["train_loss"] for r in self.rows], "o-", label="train loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax2 = ax.twinx()
+        for key in keys:
+            if key != "train_loss":
+                points = [(r["epoch"], r[key]) for r in self.rows if key in r]
+                if points:
+                    ax2.plot(*zip(*points), "s--", label=key)
+        ax2.set_ylabel("validation metric")
+        lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+        labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
+        ax.legend(lines, labels, loc="center right", fontsize=8)
+        fig.tight_layout()
+        with atomic_path(self.output_dir / "training_curves.png") as tmp:
+            fig.savefig(tmp, dpi=90)
+        plt.close(fig)
+
+
+class VolumeMetrics:
+    """Score every prediction against its reference on the reference's grid (spacing from its affine).
+
+    Attach to an evaluator whose post-processing leaves ``pred_key`` (labels, (1, X, Y, Z), after
+    ``Invertd``) and ``label_key`` (the label as loaded, never resampled). On completion writes
+    ``metrics_per_case.csv`` and ``metrics_summary.{csv,json,md}`` to ``output_dir`` and prints the table.
+    """
+
+    def __init__(self, output_dir: str | Path, pred_key: str = "pred", label_key: str = "label_orig", seed: int = 0) -> None:
+        self.output_dir = Path(output_dir)
+        self.pred_key, self.label_key, self.seed = pred_key, label_key, seed
+        self.scores: list[StructureScores] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, lambda e: self.scores.clear())
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._iteration)
+        engine.add_event_handler(Events.COMPLETED, self._completed)
+
+    def _iteration(self, engine: Engine) -> None:
+        output = engine.state.output
+        for item in output if isinstance(output, list) else [output]:
+            pred, ref = item[self.pred_key], item[self.label_key]
+            affine = np.asarray(torch.as_tensor(ref.affine), dtype=float)
+            spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+            source = (getattr(ref, "meta", {}) or {}).get("filename_or_obj", f"case{len(self.scores)}")
+            self.scores += score_case(pred.detach().cpu(), ref.detach().cpu(), spacing, case_name(str(source)))
+
+    def _completed(self, engine: Engine) -> None:
+        if not self.scores:
+            return
+        write_evaluation(self.scores, self.output_dir, self.seed)
+        print(format_table(summarize(self.scores, self.seed)))
+        print(f"per-case metrics: {self.output_dir / 'metrics_per_case.csv'}")

@@ -1,0 +1,6 @@
+"""Inference helpers: the two-stage cascade inferer and input lists."""
+
+from liver3d.inference.cascade import CascadeInferer, liver_box
+from liver3d.inference.inputs import inference_inputs
+
+__all__ = ["CascadeInferer", "inference_inputs", "liver_box"]

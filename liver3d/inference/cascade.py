@@ -1,0 +1,108 @@
+"""Two-stage (cascade) liver and tumor segmentation as a MONAI inferer.
+
+Stage 1 segments liver and tumor on a coarse grid (the input downsampled by ``coarse_factor``); its liver
+mask, upsampled to the input grid, gives a bounding box (plus ``margin_mm``). Stage 2 segments liver and tumor
+inside that box at full resolution. The merged result has the input's grid: stage-2 probabilities inside the
+box, background outside.
+
+Both stages run by sliding window; ``sw_device`` keeps the stitching buffer (and ``device`` the network) where
+you choose, so a 512x512x600 CT fits a small GPU with ``sw_device="cuda"``, ``device="cpu"``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.inferers import Inferer, sliding_window_inference
+from monai.transforms import KeepLargestConnectedComponent
+
+from liver3d.labels import load_label_table
+
+
+def liver_box(mask: torch.Tensor, margin_vox: Sequence[int]) -> tuple[slice, slice, slice] | None:
+    """Bounding box (spatial slices) of a (X, Y, Z) boolean mask widened by ``margin_vox``; None when empty."""
+    if not bool(mask.any()):
+        return None
+    slices = []
+    for dim in range(3):
+        other = tuple(d for d in range(3) if d != dim)
+        present = torch.nonzero(mask.any(dim=other)).flatten()
+        lo = max(int(present[0]) - margin_vox[dim], 0)
+        hi = min(int(present[-1]) + 1 + margin_vox[dim], mask.shape[dim])
+        slices.append(slice(lo, hi))
+    return tuple(slices)  # type: ignore[return-value]
+
+
+class CascadeInferer(Inferer):
+    """Run ``stage1`` on a coarse copy of the input, then ``network`` (stage 2) in the liver ROI.
+
+    Args:
+        stage1: the coarse network (trained on the input's spacing times ``coarse_factor``).
+        roi_size: sliding-window size of both stages, voxels.
+        coarse_factor: stage-1 grid = input grid / factor (int or per axis).
+        margin_mm: margin around the stage-1 liver, mm (uses the input's ``pixdim`` when it is a MetaTensor).
+        sw_batch_size, overlap, mode: as in ``monai.inferers.sliding_window_inference``.
+        sw_device: where windows run; device: where the stitched output is kept (None: the input's).
+
+    Returns probabilities (B, C, X, Y, Z) on the input grid.
+    """
+
+    def __init__(
+        self,
+        stage1: torch.nn.Module,
+        roi_size: Sequence[int] = (96, 96, 64),
+        coarse_factor: int | Sequence[int] = 2,
+        margin_mm: float = 15.0,
+        sw_batch_size: int = 2,
+        overlap: float = 0.25,
+        mode: str = "gaussian",
+        sw_device: str | torch.device | None = None,
+        device: str | torch.device | None = None,
+        stage2_roi_size: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.stage1 = stage1
+        self.roi_size = tuple(roi_size)
+        self.stage2_roi_size = tuple(stage2_roi_size) if stage2_roi_size else self.roi_size
+        self.factor = (coarse_factor,) * 3 if isinstance(coarse_factor, int) else tuple(coarse_factor)
+        self.margin_mm = margin_mm
+        self.sw = {"sw_batch_size": sw_batch_size, "overlap": overlap, "mode": mode, "sw_device": sw_device, "device": device}
+        self.keep_largest = KeepLargestConnectedComponent(applied_labels=[1], independent=False)
+        self.tumor = load_label_table().value("tumor")
+
+    def _margin_vox(self, inputs: torch.Tensor) -> list[int]:
+        pixdim = getattr(inputs, "pixdim", None)
+        spacing = [float(s) for s in pixdim[:3]] if pixdim is not None else [1.0, 1.0, 1.0]
+        return [int(math.ceil(self.margin_mm / s)) for s in spacing]
+
+    @torch.no_grad()
+    def stage1_probabilities(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Stage-1 probabilities upsampled to the input grid (B, C, X, Y, Z)."""
+        plain = inputs.as_tensor() if hasattr(inputs, "as_tensor") else inputs
+        coarse_size = [max(1, round(s / f)) for s, f in zip(plain.shape[2:], self.factor)]
+        coarse = F.interpolate(plain, size=coarse_size, mode="trilinear", align_corners=False)
+        logits = sliding_window_inference(coarse, self.roi_size, predictor=self.stage1, **self.sw)
+        probs = torch.softmax(logits.float(), dim=1)
+        return F.interpolate(probs.to(plain.device), size=plain.shape[2:], mode="trilinear", align_corners=False)
+
+    @torch.no_grad()
+    def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
+        plain = inputs.as_tensor() if hasattr(inputs, "as_tensor") else inputs
+        margin = self._margin_vox(inputs)
+        coarse_probs = self.stage1_probabilities(inputs)
+        out = torch.zeros_like(coarse_probs)
+        out[:, 0] = 1.0
+        for b in range(plain.shape[0]):
+            liver = (coarse_probs[b].argmax(0, keepdim=True) > 0).to(torch.uint8)
+            liver = self.keep_largest(liver)[0].bool()
+            box = liver_box(torch.as_tensor(liver), margin)
+            if box is None:  # no liver found: report the stage-1 result as it is
+                out[b] = coarse_probs[b]
+                continue
+            crop = plain[b : b + 1, :, box[0], box[1], box[2]]
+            logits = sliding_window_inference(crop, self.stage2_roi_size, predictor=network, **self.sw)
+            out[b, :, box[0], box[1], box[2]] = torch.softmax(logits.float(), dim=1).to(out.device)
+        return out
