@@ -74,8 +74,13 @@ class CascadeInferer(Inferer):
         self.tumor = load_label_table().value("tumor")
 
     def _margin_vox(self, inputs: torch.Tensor) -> list[int]:
-        pixdim = getattr(inputs, "pixdim", None)
-        spacing = [float(s) for s in pixdim[:3]] if pixdim is not None else [1.0, 1.0, 1.0]
+        affine = getattr(inputs, "affine", None)
+        if affine is None:
+            spacing = [1.0, 1.0, 1.0]
+        else:
+            affine = torch.as_tensor(affine, dtype=torch.float64)
+            affine = affine[0] if affine.ndim == 3 else affine  # a batch shares one grid here
+            spacing = affine[:3, :3].pow(2).sum(0).sqrt().tolist()
         return [int(math.ceil(self.margin_mm / s)) for s in spacing]
 
     @torch.no_grad()
@@ -90,6 +95,7 @@ class CascadeInferer(Inferer):
 
     @torch.no_grad()
     def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
+        self.stage1.eval()  # the evaluator puts only the stage-2 network in eval mode
         plain = inputs.as_tensor() if hasattr(inputs, "as_tensor") else inputs
         margin = self._margin_vox(inputs)
         coarse_probs = self.stage1_probabilities(inputs)

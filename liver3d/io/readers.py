@@ -159,3 +159,10 @@ def load_volume(path: str | Path, dtype: type | None = np.float32):
 def _short(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0][:200] if text else type(err).__name__
+
+
+def require_files(paths: list[str | Path], what: str = "file") -> None:
+    """Raise one clear error listing every missing file (e.g. checkpoints) before any work starts."""
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"missing {what}{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
