@@ -1,12 +1,18 @@
-"""``python -m liver3d.demo --out DIR``: the main job on data the package makes itself.
+"""``python -m liver3d.demo --out DIR``: the main job, end to end, on data the package makes itself.
 
-Generates CT phantoms, checks them with the dataset checker, makes a patient-level split and writes a
-PNG montage of axial slices with the liver/tumor labels drawn over them.
+1. generate CT phantoms: a training set and a held-out test set (another seed), and check both;
+2. draw a montage of axial slices with the labels;
+3. train the ``liver_tumor_seg`` cascade (stage 1 coarse, stage 2 liver ROI) with ``monai.bundle run``;
+4. evaluate it on the held-out phantoms: NIfTI label maps, 3D Slicer segmentations and a metrics table.
+
+Every bundle step is the same ``python -m monai.bundle run ...`` command a user types; the demo prints it.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,64 +20,104 @@ from pathlib import Path
 from liver3d.check import run_check
 from liver3d.data.datalist import load_datalist
 from liver3d.data.splits import patients, split_by_patient
+from liver3d.paths import REPO_ROOT
 from liver3d.phantoms.dataset import write_phantom_dataset
 from liver3d.split import write_split
 from liver3d.viz.montage import save_montage
+
+SEG_BUNDLE = REPO_ROOT / "bundles" / "liver_tumor_seg" / "configs"
+
+
+def _phantoms(out: Path, cases: int, seed: int, shape, workers: int, label: str) -> Path:
+    datalist = write_phantom_dataset(out, cases, seed, shape, workers=workers)
+    n_cases, findings = run_check(str(datalist))
+    errors = sum(f.severity == "ERROR" for f in findings)
+    for f in findings:
+        print(f"      {f}")
+    tumors = sum(len(e["tumors"]) for e in load_datalist(datalist))
+    print(f"      {label}: {n_cases} cases, {tumors} tumors, seed {seed} -> {datalist}; check: {errors} errors")
+    if errors:
+        raise SystemExit(f"the generated {label} phantoms failed the dataset check")
+    return datalist
+
+
+def run_bundle(configs: list[str], overrides: dict, log: Path) -> None:
+    """Run ``python -m monai.bundle run`` with ``configs`` and ``overrides``; keep its log, echo the metrics."""
+    files = [str(SEG_BUNDLE / c) for c in configs]
+    config_arg = files[0] if len(files) == 1 else "[" + ",".join(f"'{f}'" for f in files) + "]"
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_arg]
+    for key, value in overrides.items():
+        cmd += [f"--{key}", str(value)]
+    shown = " ".join(f'"{c}"' if c.startswith("[") else shlex.quote(c) for c in ["python", *cmd[1:]])
+    print(f"      $ {shown}")
+    start = time.perf_counter()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False)
+    text = log.read_text()
+    for line in text.splitlines():
+        if "Metrics --" in line or line.startswith("|") or line.startswith("per-case metrics"):
+            print("      " + line.split(" - INFO - ")[-1])
+    if proc.returncode != 0:
+        tail = "\n".join(text.splitlines()[-15:])
+        raise SystemExit(f"bundle run failed (exit {proc.returncode}); log: {log}\n{tail}")
+    print(f"      ({time.perf_counter() - start:.0f} s, log {log})")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m liver3d.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo_out", help="output folder")
-    parser.add_argument("--cases", type=int, default=6)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--shape",
-        type=int,
-        nargs=3,
-        default=None,
-        metavar=("X", "Y", "Z"),
-        help="phantom grid; default: full 512x512 clinical matrices",
-    )
+    parser.add_argument("--train-cases", type=int, default=12)
+    parser.add_argument("--test-cases", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0, help="training phantoms' seed; test phantoms use seed + 1000")
+    parser.add_argument("--shape", type=int, nargs=3, default=(128, 128, 56), metavar=("X", "Y", "Z"),
+                        help="phantom grid for training and test (default 128 128 56: about 2.7 mm pixels, 4 mm slices)")
+    parser.add_argument("--fine-pixdim", type=float, nargs=3, default=(2.5, 2.5, 4.0), help="stage-2 spacing, mm")
+    parser.add_argument("--roi-size", type=int, nargs=3, default=(64, 64, 32))
+    parser.add_argument("--epochs", type=int, default=80, help="epochs per stage")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--skip-training", action="store_true", help="only phantoms, check, split and montage")
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.out).resolve()
+    shape = tuple(args.shape)
     start = time.perf_counter()
 
-    print(f"[1/4] generating {args.cases} CT phantoms (seed {args.seed}) in {out / 'phantoms'}")
-    datalist = write_phantom_dataset(
-        out / "phantoms",
-        args.cases,
-        args.seed,
-        tuple(args.shape) if args.shape else None,
-        workers=args.workers,
-    )
-    entries = load_datalist(datalist)
-    for e in entries:
-        print(
-            f"      {Path(e['image']).name}: {e['orientation']} {e['shape']} voxels of "
-            f"{' x '.join(f'{s:.2f}' for s in e['spacing_mm'])} mm, {len(e['tumors'])} tumors"
-        )
+    print("[1/5] CT phantoms (python -m liver3d.phantoms) and dataset check (python -m liver3d.check)")
+    train_list = _phantoms(out / "phantoms", args.train_cases, args.seed, shape, args.workers, "training")
+    test_list = _phantoms(out / "phantoms_test", args.test_cases, args.seed + 1000, shape, args.workers, "held-out test")
+    entries = load_datalist(train_list)
+    parts = split_by_patient(entries, val_fraction=0.17, seed=args.seed)
+    split_path = write_split(parts, out / "split.json", str(train_list))
+    print(f"      patient-level split {split_path}: " + " / ".join(f"{len(patients(v))} {k}" for k, v in parts.items()))
 
-    print("[2/4] checking the dataset (python -m liver3d.check)")
-    n_cases, findings = run_check(str(datalist))
-    for f in findings:
-        print(f"      {f}")
-    errors = sum(f.severity == "ERROR" for f in findings)
-    print(f"      checked {n_cases} cases: {errors} errors, {len(findings) - errors} warnings")
-
-    print("[3/4] patient-level split")
-    parts = split_by_patient(entries, val_fraction=0.34, test_fraction=0.0, seed=args.seed)
-    split_path = write_split(parts, out / "split.json", str(datalist))
-    print(f"      {split_path}: " + " / ".join(f"{len(patients(v))} {k}" for k, v in parts.items()))
-
-    print("[4/4] montage of axial slices with labels")
-    shown = entries[: min(3, len(entries))]
-    png = save_montage(
-        [(e["image"], e["label"]) for e in shown], out / "montage.png", titles=[e["case_id"] for e in shown]
-    )
+    print("[2/5] montage of axial slices with liver (green) and tumor (red)")
+    shown = entries[:3]
+    png = save_montage([(e["image"], e["label"]) for e in shown], out / "montage.png", titles=[e["case_id"] for e in shown])
     print(f"      {png}")
+    if args.skip_training:
+        print(f"done in {time.perf_counter() - start:.0f} s")
+        return 0
+
+    work = out / "liver_tumor_seg"
+    common = {
+        "bundle_root": work,
+        "roi_size": list(args.roi_size),
+        "fine_pixdim": list(args.fine_pixdim),
+    }
+    common = {k: (str(v).replace(" ", "") if isinstance(v, list) else v) for k, v in common.items()}
+    train = {**common, "dataset_dir": out / "phantoms", "max_epochs": args.epochs, "val_interval": max(1, args.epochs // 4),
+             "val_fraction": 0.17, "learning_rate": 0.003, "resume": False}
+    print(f"[3/5] training stage 1 (liver and tumor on a {args.fine_pixdim[0] * 2:g} mm grid), {args.epochs} epochs")
+    run_bundle(["train.json"], train, out / "logs" / "train_stage1.log")
+    print(f"[4/5] training stage 2 (liver ROI at {args.fine_pixdim[0]:g} mm), {args.epochs} epochs")
+    run_bundle(["train.json", "train_stage2.json"], train, out / "logs" / "train_stage2.log")
+
+    print("[5/5] cascade inference and evaluation on the held-out phantoms")
+    run_bundle(["inference.json", "evaluate.json"], {**common, "input": test_list.parent}, out / "logs" / "evaluate.log")
+    print(f"      label maps (NIfTI, input geometry) and 3D Slicer segmentations: {work / 'eval'}")
+    print(f"      training curves: {work / 'eval' / 'stage1' / 'training_curves.png'}, {work / 'eval' / 'stage2' / 'training_curves.png'}")
     print(f"done in {time.perf_counter() - start:.0f} s")
-    return 1 if errors else 0
+    return 0
 
 
 if __name__ == "__main__":

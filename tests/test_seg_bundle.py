@@ -1,0 +1,187 @@
+"""The liver_tumor_seg bundle through MONAI's own bundle API, on tiny phantoms."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from monai.bundle import ConfigParser
+from monai.bundle import run as bundle_run
+
+from liver3d.export import read_slicer_segments
+from liver3d.labels import load_label_table
+from liver3d.phantoms import write_phantom_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "bundles" / "liver_tumor_seg" / "configs"
+TINY = {"roi_size": [32, 32, 16], "fine_pixdim": [5.0, 5.0, 6.0], "coarse_factor": 2}
+
+
+def _files(*names: str) -> list[str]:
+    return [str(CONFIGS / n) for n in names]
+
+
+@pytest.mark.parametrize(
+    "combo",
+    [("train.json",), ("train.json", "train_stage2.json"), ("train.json", "multi_gpu_train.json"),
+     ("inference.json",), ("inference.json", "evaluate.json")],
+)
+def test_bundle_configs_parse(combo):
+    parser = ConfigParser()
+    parser.read_config(_files(*combo))
+    parser.read_meta(str(CONFIGS / "metadata.json"))
+    net = parser.get_parsed_content("network_def")
+    out = net(torch.zeros(1, 1, 32, 32, 16))
+    assert out.shape == (1, 3, 32, 32, 16)
+    for key in ("bundle_root", "roi_size", "fine_pixdim", "window"):
+        assert parser.get(key) is not None
+
+
+def test_metadata_names_every_label_and_versions():
+    meta = json.loads((CONFIGS / "metadata.json").read_text())
+    assert meta["version"] in meta["changelog"]
+    channel_def = meta["network_data_format"]["outputs"]["pred"]["channel_def"]
+    assert channel_def == load_label_table().channel_def()
+    assert meta["network_data_format"]["inputs"]["image"]["format"] == "hounsfield"
+
+
+def test_every_checkpoint_loader_sets_map_location():
+    for path in CONFIGS.glob("*.json"):
+        text = path.read_text()
+        for chunk in text.split('"CheckpointLoader"')[1:]:
+            assert '"map_location"' in chunk.split("}")[0] + chunk.split("}")[1], f"{path.name}: CheckpointLoader without map_location"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Two stages trained for two epochs each on four 64x64x32 phantoms."""
+    root = tmp_path_factory.mktemp("seg")
+    write_phantom_dataset(root / "train", cases=4, seed=21, shape=(64, 64, 32))
+    write_phantom_dataset(root / "test", cases=2, seed=1021, shape=(64, 64, 32))
+    common = {**TINY, "bundle_root": str(root / "bundle"), "dataset_dir": str(root / "train"), "max_epochs": 2,
+              "val_interval": 1, "val_fraction": 0.25, "num_workers": 0, "resume": False}
+    bundle_run(config_file=_files("train.json"), meta_file=str(CONFIGS / "metadata.json"), **common)
+    bundle_run(config_file=_files("train.json", "train_stage2.json"), meta_file=str(CONFIGS / "metadata.json"), **common)
+    return root
+
+
+@pytest.mark.slow
+def test_training_writes_checkpoints_curves_and_resumes(trained):
+    for stage in ("stage1", "stage2"):
+        models = trained / "bundle" / "models" / stage
+        assert (models / "model.pt").is_file() and (models / "checkpoint_epoch=2.pt").is_file()
+        curves = trained / "bundle" / "eval" / stage
+        assert (curves / "training_curves.png").is_file()
+        assert "val_mean_dice" in (curves / "training_curves.csv").read_text()
+    bundle_run(config_file=_files("train.json"), meta_file=str(CONFIGS / "metadata.json"), **TINY,
+               bundle_root=str(trained / "bundle"), dataset_dir=str(trained / "train"), max_epochs=3,
+               val_interval=1, val_fraction=0.25, num_workers=0, resume=True)
+    state = torch.load(trained / "bundle" / "models" / "stage1" / "checkpoint_epoch=3.pt", map_location="cpu")
+    assert state["trainer"]["epoch"] == 3
+
+
+@pytest.mark.slow
+def test_inference_keeps_the_input_geometry_and_writes_slicer_segments(trained):
+    out = trained / "infer_out"
+    bundle_run(config_file=_files("inference.json"), meta_file=str(CONFIGS / "metadata.json"), **TINY,
+               bundle_root=str(trained / "bundle"), input=str(trained / "test"), output_dir=str(out))
+    for image in sorted((trained / "test" / "imagesTr").glob("*.nii.gz")):
+        case = image.name[: -len(".nii.gz")]
+        seg = out / f"{case}_seg.nii.gz"
+        a, b = sitk.ReadImage(str(image)), sitk.ReadImage(str(seg))
+        assert a.GetSize() == b.GetSize()
+        assert np.allclose(a.GetSpacing(), b.GetSpacing()) and np.allclose(a.GetOrigin(), b.GetOrigin())
+        assert np.allclose(a.GetDirection(), b.GetDirection())
+        assert set(np.unique(sitk.GetArrayFromImage(b))) <= {0, 1, 2}
+        _, segments = read_slicer_segments(out / f"{case}.seg.nrrd")
+        assert set(segments) == {"liver", "tumor"}
+    assert not list(out.glob(".*"))  # no temporary files left
+
+
+@pytest.mark.slow
+def test_evaluate_writes_per_case_metrics(trained):
+    out = trained / "eval_out"
+    bundle_run(config_file=_files("inference.json", "evaluate.json"), meta_file=str(CONFIGS / "metadata.json"), **TINY,
+               bundle_root=str(trained / "bundle"), input=str(trained / "test"), output_dir=str(out))
+    rows = (out / "metrics_per_case.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 2 * 2 and rows[0].startswith("case_id,structure,dice")
+    summary = json.loads((out / "metrics_summary.json").read_text())
+    assert {r["structure"] for r in summary} == {"liver", "tumor"}
+
+
+@pytest.mark.slow
+def test_bad_input_stops_with_the_file_named_and_writes_nothing(trained, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(Exception) as info:
+        bundle_run(config_file=_files("inference.json"), meta_file=str(CONFIGS / "metadata.json"), **TINY,
+                   bundle_root=str(trained / "bundle"), input=str(tmp_path / "missing.nii.gz"), output_dir=str(out))
+    assert "missing.nii.gz: file not found" in _chain(info.value)
+    # A label whose geometry differs from its image.
+    bad = tmp_path / "bad"
+    (bad / "imagesTr").mkdir(parents=True)
+    (bad / "labelsTr").mkdir()
+    image = next((trained / "test" / "imagesTr").glob("*.nii.gz"))
+    img = nib.load(image)
+    nib.save(img, bad / "imagesTr" / "x.nii.gz")
+    shifted = img.affine.copy()
+    shifted[2, 3] += 20
+    lab = nib.load(trained / "test" / "labelsTr" / image.name)
+    nib.save(nib.Nifti1Image(np.asarray(lab.dataobj), shifted), bad / "labelsTr" / "x.nii.gz")
+    with pytest.raises(Exception) as info:
+        bundle_run(config_file=_files("inference.json", "evaluate.json"), meta_file=str(CONFIGS / "metadata.json"),
+                   **TINY, bundle_root=str(trained / "bundle"), input=str(bad), output_dir=str(out))
+    assert "x.nii.gz: label geometry differs" in _chain(info.value)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def _chain(err: BaseException) -> str:
+    parts = []
+    while err is not None:
+        parts.append(str(err))
+        err = err.__cause__ or err.__context__
+    return "\n".join(parts)
+
+
+@pytest.mark.slow
+def test_verify_net_in_out_and_torchscript_export(trained, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    verify = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "verify_net_in_out", "network_def",
+         "--meta_file", str(CONFIGS / "metadata.json"), "--config_file", str(CONFIGS / "inference.json"),
+         "--device", "cpu"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+    )
+    assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]
+    ts = tmp_path / "model.ts"
+    export = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(ts),
+         "--ckpt_file", str(trained / "bundle" / "models" / "stage2" / "model.pt"),
+         "--meta_file", str(CONFIGS / "metadata.json"), "--config_file", str(CONFIGS / "inference.json")],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+    )
+    assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
+    model = torch.jit.load(str(ts), map_location="cpu")
+    assert model(torch.zeros(1, 1, 32, 32, 16)).shape == (1, 3, 32, 32, 16)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_training_on_cpu(trained, tmp_path):
+    root = tmp_path / "ddp"
+    overrides = []
+    for key, value in {**TINY, "bundle_root": str(root), "dataset_dir": str(trained / "train"), "max_epochs": 1,
+                       "val_interval": 1, "val_fraction": 0.5, "num_workers": 0, "resume": False}.items():
+        overrides += [f"--{key}", json.dumps(value) if isinstance(value, list) else str(value)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
+           "-m", "monai.bundle", "run", "--config_file",
+           "[" + ",".join(f"'{f}'" for f in _files("train.json", "multi_gpu_train.json")) + "]",
+           "--meta_file", str(CONFIGS / "metadata.json"), *overrides]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (root / "models" / "stage1" / "model.pt").is_file()
+    assert "Epoch[1] Metrics" in result.stdout + result.stderr
