@@ -9,8 +9,18 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "data", "engines", "evaluation", "export", "inference", "io", "labels", "paths", "phantoms", "transforms",
-    "viz", "windows",
+    "data",
+    "engines",
+    "evaluation",
+    "export",
+    "inference",
+    "io",
+    "labels",
+    "paths",
+    "phantoms",
+    "transforms",
+    "viz",
+    "windows",
 }
 
 

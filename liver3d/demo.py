@@ -35,7 +35,9 @@ def _phantoms(out: Path, cases: int, seed: int, shape, workers: int, label: str)
     for f in findings:
         print(f"      {f}")
     tumors = sum(len(e["tumors"]) for e in load_datalist(datalist))
-    print(f"      {label}: {n_cases} cases, {tumors} tumors, seed {seed} -> {datalist}; check: {errors} errors")
+    print(
+        f"      {label}: {n_cases} cases, {tumors} tumors, seed {seed} -> {datalist}; check: {errors} errors"
+    )
     if errors:
         raise SystemExit(f"the generated {label} phantoms failed the dataset check")
     return datalist
@@ -69,14 +71,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="demo_out", help="output folder")
     parser.add_argument("--train-cases", type=int, default=12)
     parser.add_argument("--test-cases", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0, help="training phantoms' seed; test phantoms use seed + 1000")
-    parser.add_argument("--shape", type=int, nargs=3, default=(128, 128, 56), metavar=("X", "Y", "Z"),
-                        help="phantom grid for training and test (default 128 128 56: about 2.7 mm pixels, 4 mm slices)")
-    parser.add_argument("--fine-pixdim", type=float, nargs=3, default=(2.5, 2.5, 4.0), help="stage-2 spacing, mm")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="training phantoms' seed; test phantoms use seed + 1000"
+    )
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=3,
+        default=(128, 128, 56),
+        metavar=("X", "Y", "Z"),
+        help="phantom grid for training and test (default 128 128 56: about 2.7 mm pixels, 4 mm slices)",
+    )
+    parser.add_argument(
+        "--fine-pixdim", type=float, nargs=3, default=(2.5, 2.5, 4.0), help="stage-2 spacing, mm"
+    )
     parser.add_argument("--roi-size", type=int, nargs=3, default=(64, 64, 32))
     parser.add_argument("--epochs", type=int, default=80, help="epochs per stage")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--skip-training", action="store_true", help="only phantoms, check, split and montage")
+    parser.add_argument(
+        "--skip-training", action="store_true", help="only phantoms, check, split and montage"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     shape = tuple(args.shape)
@@ -84,15 +98,22 @@ def main(argv: list[str] | None = None) -> int:
 
     print("[1/5] CT phantoms (python -m liver3d.phantoms) and dataset check (python -m liver3d.check)")
     train_list = _phantoms(out / "phantoms", args.train_cases, args.seed, shape, args.workers, "training")
-    test_list = _phantoms(out / "phantoms_test", args.test_cases, args.seed + 1000, shape, args.workers, "held-out test")
+    test_list = _phantoms(
+        out / "phantoms_test", args.test_cases, args.seed + 1000, shape, args.workers, "held-out test"
+    )
     entries = load_datalist(train_list)
     parts = split_by_patient(entries, val_fraction=0.17, seed=args.seed)
     split_path = write_split(parts, out / "split.json", str(train_list))
-    print(f"      patient-level split {split_path}: " + " / ".join(f"{len(patients(v))} {k}" for k, v in parts.items()))
+    print(
+        f"      patient-level split {split_path}: "
+        + " / ".join(f"{len(patients(v))} {k}" for k, v in parts.items())
+    )
 
     print("[2/5] montage of axial slices with liver (green) and tumor (red)")
     shown = entries[:3]
-    png = save_montage([(e["image"], e["label"]) for e in shown], out / "montage.png", titles=[e["case_id"] for e in shown])
+    png = save_montage(
+        [(e["image"], e["label"]) for e in shown], out / "montage.png", titles=[e["case_id"] for e in shown]
+    )
     print(f"      {png}")
     if args.skip_training:
         print(f"done in {time.perf_counter() - start:.0f} s")
@@ -105,17 +126,32 @@ def main(argv: list[str] | None = None) -> int:
         "fine_pixdim": list(args.fine_pixdim),
     }
     common = {k: (str(v).replace(" ", "") if isinstance(v, list) else v) for k, v in common.items()}
-    train = {**common, "dataset_dir": out / "phantoms", "max_epochs": args.epochs, "val_interval": max(1, args.epochs // 4),
-             "val_fraction": 0.17, "learning_rate": 0.003, "resume": False}
-    print(f"[3/5] training stage 1 (liver and tumor on a {args.fine_pixdim[0] * 2:g} mm grid), {args.epochs} epochs")
+    train = {
+        **common,
+        "dataset_dir": out / "phantoms",
+        "max_epochs": args.epochs,
+        "val_interval": max(1, args.epochs // 4),
+        "val_fraction": 0.17,
+        "learning_rate": 0.003,
+        "resume": False,
+    }
+    print(
+        f"[3/5] training stage 1 (liver and tumor on a {args.fine_pixdim[0] * 2:g} mm grid), {args.epochs} epochs"
+    )
     run_bundle(["train.json"], train, out / "logs" / "train_stage1.log")
     print(f"[4/5] training stage 2 (liver ROI at {args.fine_pixdim[0]:g} mm), {args.epochs} epochs")
     run_bundle(["train.json", "train_stage2.json"], train, out / "logs" / "train_stage2.log")
 
     print("[5/5] cascade inference and evaluation on the held-out phantoms")
-    run_bundle(["inference.json", "evaluate.json"], {**common, "input": test_list.parent}, out / "logs" / "evaluate.log")
+    run_bundle(
+        ["inference.json", "evaluate.json"],
+        {**common, "input": test_list.parent},
+        out / "logs" / "evaluate.log",
+    )
     print(f"      label maps (NIfTI, input geometry) and 3D Slicer segmentations: {work / 'eval'}")
-    print(f"      training curves: {work / 'eval' / 'stage1' / 'training_curves.png'}, {work / 'eval' / 'stage2' / 'training_curves.png'}")
+    print(
+        f"      training curves: {work / 'eval' / 'stage1' / 'training_curves.png'}, {work / 'eval' / 'stage2' / 'training_curves.png'}"
+    )
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 

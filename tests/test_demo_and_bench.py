@@ -9,15 +9,66 @@ from liver3d.demo import main as demo_main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_generates_checks_splits_and_draws(tmp_path, capsys):
-    code = demo_main(["--out", str(tmp_path), "--cases", "3", "--shape", "64", "64", "32", "--workers", "1"])
+@pytest.mark.slow
+def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
+    code = demo_main(
+        [
+            "--out",
+            str(tmp_path),
+            "--train-cases",
+            "4",
+            "--test-cases",
+            "1",
+            "--shape",
+            "64",
+            "64",
+            "32",
+            "--fine-pixdim",
+            "5",
+            "5",
+            "6",
+            "--roi-size",
+            "32",
+            "32",
+            "16",
+            "--epochs",
+            "1",
+            "--workers",
+            "1",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
-    assert "checked 3 cases: 0 errors" in out
+    assert "training: 4 cases" in out and "check: 0 errors" in out
     png = tmp_path / "montage.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 20_000  # a real figure, not an empty canvas
-    assert (tmp_path / "split.json").is_file()
+    assert "| liver | 1 |" in out and "| tumor | 1 |" in out
+    eval_dir = tmp_path / "liver_tumor_seg" / "eval"
+    assert list(eval_dir.glob("*_seg.nii.gz")) and list(eval_dir.glob("*.seg.nrrd"))
+    assert (eval_dir / "metrics_per_case.csv").is_file()
+
+
+def test_demo_can_stop_before_training(tmp_path, capsys):
+    code = demo_main(
+        [
+            "--out",
+            str(tmp_path),
+            "--train-cases",
+            "3",
+            "--test-cases",
+            "1",
+            "--shape",
+            "48",
+            "48",
+            "24",
+            "--workers",
+            "1",
+            "--skip-training",
+        ]
+    )
+    assert code == 0 and (tmp_path / "montage.png").is_file() and (tmp_path / "split.json").is_file()
+    assert not (tmp_path / "liver_tumor_seg").exists()
 
 
 @pytest.mark.slow

@@ -105,33 +105,35 @@ def test_slicer_segmentation_has_named_coloured_segments_and_the_label_geometry(
     assert np.allclose(a.GetDirection(), b.GetDirection())
 
 
-class _Constant(torch.nn.Module):
-    """A 'network' whose logits favour one class inside a box (in its input's voxel grid)."""
-
-    def __init__(self, cls: int, box=None):
-        super().__init__()
-        self.cls, self.box = cls, box
+class _Bright(torch.nn.Module):
+    """Stage 1 stand-in: liver wherever the input is bright."""
 
     def forward(self, x):
         logits = torch.zeros(x.shape[0], 3, *x.shape[2:])
-        if self.box is None:
-            logits[:, self.cls] = 5.0
-        else:
-            logits[:, 0] = 5.0
-            logits[(slice(None), self.cls, *self.box)] = 10.0
+        logits[:, 1] = 10 * x[:, 0] - 5
+        return logits
+
+
+class _Everywhere(torch.nn.Module):
+    """Stage 2 stand-in: tumor everywhere it is run."""
+
+    def forward(self, x):
+        logits = torch.zeros(x.shape[0], 3, *x.shape[2:])
+        logits[:, 2] = 5.0
         return logits
 
 
 def test_cascade_puts_stage2_only_inside_the_stage1_liver_box():
     x = torch.zeros(1, 1, 40, 40, 20)
-    stage1 = _Constant(1, (slice(5, 10), slice(5, 10), slice(2, 6)))  # liver on the coarse (x/2) grid
-    inferer = CascadeInferer(stage1, roi_size=(16, 16, 8), coarse_factor=2, margin_mm=2.0, overlap=0.0)
-    probs = inferer(x, _Constant(2))  # stage 2 says tumor everywhere it runs
-    labels = probs.argmax(1)[0]
+    x[:, :, 10:20, 12:22, 4:12] = 1.0
+    inferer = CascadeInferer(_Bright(), roi_size=(16, 16, 8), coarse_factor=2, margin_mm=2.0, overlap=0.0)
+    labels = inferer(x, _Everywhere()).argmax(1)[0]
     tumor = np.argwhere(labels.numpy() == 2)
     assert tumor.size
-    assert tumor.min(0).tolist() >= [8 - 2, 8 - 2, 2] and tumor.max(0).tolist() <= [21 + 2, 21 + 2, 13]
-    assert (labels[:4] == 0).all() and (labels[30:] == 0).all()
+    # The box is the (blurred by up/down-sampling) bright block plus the 2-voxel margin, nothing beyond.
+    assert tumor.min(0).tolist() >= [10 - 3, 12 - 3, 4 - 3]
+    assert tumor.max(0).tolist() <= [19 + 3, 21 + 3, 11 + 3]
+    assert (labels[:6] == 0).all() and (labels[24:] == 0).all()
 
 
 def test_liver_box_is_none_without_liver():

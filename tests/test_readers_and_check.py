@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from liver3d.check import main as check_main
-from liver3d.io.readers import VolumeError, load_volume, read_array, read_header
 from liver3d.io.nifti import save_nifti
+from liver3d.io.readers import VolumeError, load_volume, read_array, read_header
 
 
 def _pair(phantom_dir: Path, index: int = 0) -> tuple[Path, Path]:

@@ -29,8 +29,13 @@ def _files(*names: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "combo",
-    [("train.json",), ("train.json", "train_stage2.json"), ("train.json", "multi_gpu_train.json"),
-     ("inference.json",), ("inference.json", "evaluate.json")],
+    [
+        ("train.json",),
+        ("train.json", "train_stage2.json"),
+        ("train.json", "multi_gpu_train.json"),
+        ("inference.json",),
+        ("inference.json", "evaluate.json"),
+    ],
 )
 def test_bundle_configs_parse(combo):
     parser = ConfigParser()
@@ -55,7 +60,9 @@ def test_every_checkpoint_loader_sets_map_location():
     for path in CONFIGS.glob("*.json"):
         text = path.read_text()
         for chunk in text.split('"CheckpointLoader"')[1:]:
-            assert '"map_location"' in chunk.split("}")[0] + chunk.split("}")[1], f"{path.name}: CheckpointLoader without map_location"
+            assert '"map_location"' in chunk.split("}")[0] + chunk.split("}")[1], (
+                f"{path.name}: CheckpointLoader without map_location"
+            )
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +71,22 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("seg")
     write_phantom_dataset(root / "train", cases=4, seed=21, shape=(64, 64, 32))
     write_phantom_dataset(root / "test", cases=2, seed=1021, shape=(64, 64, 32))
-    common = {**TINY, "bundle_root": str(root / "bundle"), "dataset_dir": str(root / "train"), "max_epochs": 2,
-              "val_interval": 1, "val_fraction": 0.25, "num_workers": 0, "resume": False}
+    common = {
+        **TINY,
+        "bundle_root": str(root / "bundle"),
+        "dataset_dir": str(root / "train"),
+        "max_epochs": 2,
+        "val_interval": 1,
+        "val_fraction": 0.25,
+        "num_workers": 0,
+        "resume": False,
+    }
     bundle_run(config_file=_files("train.json"), meta_file=str(CONFIGS / "metadata.json"), **common)
-    bundle_run(config_file=_files("train.json", "train_stage2.json"), meta_file=str(CONFIGS / "metadata.json"), **common)
+    bundle_run(
+        config_file=_files("train.json", "train_stage2.json"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        **common,
+    )
     return root
 
 
@@ -79,18 +98,33 @@ def test_training_writes_checkpoints_curves_and_resumes(trained):
         curves = trained / "bundle" / "eval" / stage
         assert (curves / "training_curves.png").is_file()
         assert "val_mean_dice" in (curves / "training_curves.csv").read_text()
-    bundle_run(config_file=_files("train.json"), meta_file=str(CONFIGS / "metadata.json"), **TINY,
-               bundle_root=str(trained / "bundle"), dataset_dir=str(trained / "train"), max_epochs=3,
-               val_interval=1, val_fraction=0.25, num_workers=0, resume=True)
+    bundle_run(
+        config_file=_files("train.json"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        **TINY,
+        bundle_root=str(trained / "bundle"),
+        dataset_dir=str(trained / "train"),
+        max_epochs=3,
+        val_interval=1,
+        val_fraction=0.25,
+        num_workers=0,
+        resume=True,
+    )
     state = torch.load(trained / "bundle" / "models" / "stage1" / "checkpoint_epoch=3.pt", map_location="cpu")
-    assert state["trainer"]["epoch"] == 3
+    assert state["trainer"]["iteration"] == 3 * state["trainer"]["epoch_length"]
 
 
 @pytest.mark.slow
 def test_inference_keeps_the_input_geometry_and_writes_slicer_segments(trained):
     out = trained / "infer_out"
-    bundle_run(config_file=_files("inference.json"), meta_file=str(CONFIGS / "metadata.json"), **TINY,
-               bundle_root=str(trained / "bundle"), input=str(trained / "test"), output_dir=str(out))
+    bundle_run(
+        config_file=_files("inference.json"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        **TINY,
+        bundle_root=str(trained / "bundle"),
+        input=str(trained / "test"),
+        output_dir=str(out),
+    )
     for image in sorted((trained / "test" / "imagesTr").glob("*.nii.gz")):
         case = image.name[: -len(".nii.gz")]
         seg = out / f"{case}_seg.nii.gz"
@@ -107,8 +141,14 @@ def test_inference_keeps_the_input_geometry_and_writes_slicer_segments(trained):
 @pytest.mark.slow
 def test_evaluate_writes_per_case_metrics(trained):
     out = trained / "eval_out"
-    bundle_run(config_file=_files("inference.json", "evaluate.json"), meta_file=str(CONFIGS / "metadata.json"), **TINY,
-               bundle_root=str(trained / "bundle"), input=str(trained / "test"), output_dir=str(out))
+    bundle_run(
+        config_file=_files("inference.json", "evaluate.json"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        **TINY,
+        bundle_root=str(trained / "bundle"),
+        input=str(trained / "test"),
+        output_dir=str(out),
+    )
     rows = (out / "metrics_per_case.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 2 * 2 and rows[0].startswith("case_id,structure,dice")
     summary = json.loads((out / "metrics_summary.json").read_text())
@@ -119,8 +159,14 @@ def test_evaluate_writes_per_case_metrics(trained):
 def test_bad_input_stops_with_the_file_named_and_writes_nothing(trained, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(Exception) as info:
-        bundle_run(config_file=_files("inference.json"), meta_file=str(CONFIGS / "metadata.json"), **TINY,
-                   bundle_root=str(trained / "bundle"), input=str(tmp_path / "missing.nii.gz"), output_dir=str(out))
+        bundle_run(
+            config_file=_files("inference.json"),
+            meta_file=str(CONFIGS / "metadata.json"),
+            **TINY,
+            bundle_root=str(trained / "bundle"),
+            input=str(tmp_path / "missing.nii.gz"),
+            output_dir=str(out),
+        )
     assert "missing.nii.gz: file not found" in _chain(info.value)
     # A label whose geometry differs from its image.
     bad = tmp_path / "bad"
@@ -134,8 +180,14 @@ def test_bad_input_stops_with_the_file_named_and_writes_nothing(trained, tmp_pat
     lab = nib.load(trained / "test" / "labelsTr" / image.name)
     nib.save(nib.Nifti1Image(np.asarray(lab.dataobj), shifted), bad / "labelsTr" / "x.nii.gz")
     with pytest.raises(Exception) as info:
-        bundle_run(config_file=_files("inference.json", "evaluate.json"), meta_file=str(CONFIGS / "metadata.json"),
-                   **TINY, bundle_root=str(trained / "bundle"), input=str(bad), output_dir=str(out))
+        bundle_run(
+            config_file=_files("inference.json", "evaluate.json"),
+            meta_file=str(CONFIGS / "metadata.json"),
+            **TINY,
+            bundle_root=str(trained / "bundle"),
+            input=str(bad),
+            output_dir=str(out),
+        )
     assert "x.nii.gz: label geometry differs" in _chain(info.value)
     assert not out.exists() or not any(out.iterdir())
 
@@ -152,18 +204,48 @@ def _chain(err: BaseException) -> str:
 def test_verify_net_in_out_and_torchscript_export(trained, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     verify = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "verify_net_in_out", "network_def",
-         "--meta_file", str(CONFIGS / "metadata.json"), "--config_file", str(CONFIGS / "inference.json"),
-         "--device", "cpu"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "verify_net_in_out",
+            "network_def",
+            "--meta_file",
+            str(CONFIGS / "metadata.json"),
+            "--config_file",
+            str(CONFIGS / "inference.json"),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
     )
     assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]
     ts = tmp_path / "model.ts"
     export = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(ts),
-         "--ckpt_file", str(trained / "bundle" / "models" / "stage2" / "model.pt"),
-         "--meta_file", str(CONFIGS / "metadata.json"), "--config_file", str(CONFIGS / "inference.json")],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "ckpt_export",
+            "network_def",
+            "--filepath",
+            str(ts),
+            "--ckpt_file",
+            str(trained / "bundle" / "models" / "stage2" / "model.pt"),
+            "--meta_file",
+            str(CONFIGS / "metadata.json"),
+            "--config_file",
+            str(CONFIGS / "inference.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
     )
     assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
     model = torch.jit.load(str(ts), map_location="cpu")
@@ -174,13 +256,33 @@ def test_verify_net_in_out_and_torchscript_export(trained, tmp_path):
 def test_two_process_ddp_training_on_cpu(trained, tmp_path):
     root = tmp_path / "ddp"
     overrides = []
-    for key, value in {**TINY, "bundle_root": str(root), "dataset_dir": str(trained / "train"), "max_epochs": 1,
-                       "val_interval": 1, "val_fraction": 0.5, "num_workers": 0, "resume": False}.items():
+    for key, value in {
+        **TINY,
+        "bundle_root": str(root),
+        "dataset_dir": str(trained / "train"),
+        "max_epochs": 1,
+        "val_interval": 1,
+        "val_fraction": 0.5,
+        "num_workers": 0,
+        "resume": False,
+    }.items():
         overrides += [f"--{key}", json.dumps(value) if isinstance(value, list) else str(value)]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-           "-m", "monai.bundle", "run", "--config_file",
-           "[" + ",".join(f"'{f}'" for f in _files("train.json", "multi_gpu_train.json")) + "]",
-           "--meta_file", str(CONFIGS / "metadata.json"), *overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        "[" + ",".join(f"'{f}'" for f in _files("train.json", "multi_gpu_train.json")) + "]",
+        "--meta_file",
+        str(CONFIGS / "metadata.json"),
+        *overrides,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (root / "models" / "stage1" / "model.pt").is_file()

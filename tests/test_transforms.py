@@ -8,8 +8,8 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Compose, EnsureChannelFirstd, Invertd
 
-from liver3d.io.readers import VolumeError
 from liver3d.io.nifti import save_nifti
+from liver3d.io.readers import VolumeError
 from liver3d.transforms import (
     BalancedPatchd,
     LiverROICropd,

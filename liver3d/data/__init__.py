@@ -1,7 +1,13 @@
 """Datalists, patient-level splits and dataset integrity checks."""
 
 from liver3d.data.checks import Finding, check_datalist, check_pair
-from liver3d.data.datalist import DatalistError, datalist_from_folder, declared_labels, keep_keys, load_datalist
+from liver3d.data.datalist import (
+    DatalistError,
+    datalist_from_folder,
+    declared_labels,
+    keep_keys,
+    load_datalist,
+)
 from liver3d.data.splits import kfold_by_patient, patients, split_by_patient
 
 __all__ = [

@@ -13,6 +13,7 @@ from liver3d.data.datalist import case_name
 from liver3d.evaluation.metrics import StructureScores, format_table, score_case, summarize
 from liver3d.evaluation.report import write_csv, write_evaluation
 from liver3d.io.atomic import atomic_path
+from liver3d.labels import load_label_table
 
 
 class TrainingCurves:
@@ -22,7 +23,9 @@ class TrainingCurves:
     ``validator.state.metrics``. Writes ``training_curves.csv`` too (a TensorBoard-free record).
     """
 
-    def __init__(self, output_dir: str | Path, validator: Engine | None = None, loss_key: str = "loss") -> None:
+    def __init__(
+        self, output_dir: str | Path, validator: Engine | None = None, loss_key: str = "loss"
+    ) -> None:
         self.output_dir = Path(output_dir)
         self.validator = validator
         self.loss_key = loss_key
@@ -41,12 +44,24 @@ class TrainingCurves:
                 self._losses.append(float(torch.as_tensor(item[self.loss_key]).detach().cpu()))
 
     def _epoch(self, engine: Engine) -> None:
-        row = {"epoch": engine.state.epoch, "train_loss": float(np.mean(self._losses)) if self._losses else math.nan}
+        row = {
+            "epoch": engine.state.epoch,
+            "train_loss": float(np.mean(self._losses)) if self._losses else math.nan,
+        }
         self._losses = []
-        if self.validator is not None and self.validator.state.epoch > 0:
+        # Only when the validator ran in this epoch (it keeps its last metrics in between).
+        if self.validator is not None and self.validator.state.epoch == engine.state.epoch:
+            foreground = [lab.name for lab in load_label_table().foreground]
             for name, value in self.validator.state.metrics.items():
-                if isinstance(value, (int, float)):
-                    row[f"val_{name}" if not name.startswith("val") else name] = float(value)
+                name = name if name.startswith("val") else f"val_{name}"
+                values = torch.as_tensor(value).flatten().tolist()
+                if len(values) == 1:
+                    row[name] = float(values[0])
+                else:  # per-class metrics: one column per foreground label when they line up
+                    names = (
+                        foreground if len(values) == len(foreground) else [str(i) for i in range(len(values))]
+                    )
+                    row.update({f"{name}_{n}": float(v) for n, v in zip(names, values)})
         self.rows.append(row)
         self.write()
 
@@ -58,7 +73,10 @@ class TrainingCurves:
 
         self.output_dir.mkdir(parents=True, exist_ok=True)
         keys = sorted({k for r in self.rows for k in r} - {"epoch"})
-        write_csv([{k: r.get(k, math.nan) for k in ["epoch", *keys]} for r in self.rows], self.output_dir / "training_curves.csv")
+        write_csv(
+            [{k: r.get(k, math.nan) for k in ["epoch", *keys]} for r in self.rows],
+            self.output_dir / "training_curves.csv",
+        )
         fig, ax = plt.subplots(figsize=(6, 4))
         epochs = [r["epoch"] for r in self.rows]
         ax.plot(epochs, [r["train_loss"] for r in self.rows], "o-", label="train loss")
@@ -88,7 +106,9 @@ class VolumeMetrics:
     ``metrics_per_case.csv`` and ``metrics_summary.{csv,json,md}`` to ``output_dir`` and prints the table.
     """
 
-    def __init__(self, output_dir: str | Path, pred_key: str = "pred", label_key: str = "label_orig", seed: int = 0) -> None:
+    def __init__(
+        self, output_dir: str | Path, pred_key: str = "pred", label_key: str = "label_orig", seed: int = 0
+    ) -> None:
         self.output_dir = Path(output_dir)
         self.pred_key, self.label_key, self.seed = pred_key, label_key, seed
         self.scores: list[StructureScores] = []
@@ -105,7 +125,9 @@ class VolumeMetrics:
             affine = np.asarray(torch.as_tensor(ref.affine), dtype=float)
             spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
             source = (getattr(ref, "meta", {}) or {}).get("filename_or_obj", f"case{len(self.scores)}")
-            self.scores += score_case(pred.detach().cpu(), ref.detach().cpu(), spacing, case_name(str(source)))
+            self.scores += score_case(
+                pred.detach().cpu(), ref.detach().cpu(), spacing, case_name(str(source))
+            )
 
     def _completed(self, engine: Engine) -> None:
         if not self.scores:

@@ -16,7 +16,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from monai.metrics import compute_average_surface_distance, compute_dice, compute_hausdorff_distance, compute_iou
+from monai.metrics import (
+    compute_average_surface_distance,
+    compute_dice,
+    compute_hausdorff_distance,
+    compute_iou,
+)
 
 from liver3d.labels import load_label_table
 
@@ -80,11 +85,27 @@ def score_structure(
         dice = float(compute_dice(yp, yg, include_background=False, ignore_empty=False)[0, 0])
         iou = float(compute_iou(yp, yg, include_background=False, ignore_empty=False)[0, 0])
         sp = [float(s) for s in spacing]
-        hd95 = float(compute_hausdorff_distance(yp, yg, include_background=False, percentile=95, spacing=sp)[0, 0])
-        asd = float(compute_average_surface_distance(yp, yg, include_background=False, symmetric=True, spacing=sp)[0, 0])
+        hd95 = float(
+            compute_hausdorff_distance(yp, yg, include_background=False, percentile=95, spacing=sp)[0, 0]
+        )
+        asd = float(
+            compute_average_surface_distance(yp, yg, include_background=False, symmetric=True, spacing=sp)[
+                0, 0
+            ]
+        )
     return StructureScores(
-        case_id, structure, dice, iou, hd95, asd,
-        n_g * voxel_ml, n_p * voxel_ml, (n_p - n_g) * voxel_ml, n_i, n_g, n_p,
+        case_id,
+        structure,
+        dice,
+        iou,
+        hd95,
+        asd,
+        n_g * voxel_ml,
+        n_p * voxel_ml,
+        (n_p - n_g) * voxel_ml,
+        n_i,
+        n_g,
+        n_p,
     )
 
 
@@ -99,7 +120,9 @@ def score_case(
     return [score_structure(pred, ref, values, spacing, case_id, name) for name, values in structures.items()]
 
 
-def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Sequence[float], n_resamples: int = 2000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of the mean over cases (NaN entries dropped)."""
     x = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
     if x.size == 0:
@@ -121,8 +144,11 @@ def summarize(scores: Sequence[StructureScores], seed: int = 0) -> list[dict]:
         group = [s for s in scores if s.structure == structure]
         inter = sum(s.intersection_voxels for s in group)
         total = sum(s.reference_voxels + s.predicted_voxels for s in group)
-        row: dict = {"structure": structure, "n_cases": len(group),
-                     "global_dice": (2.0 * inter / total) if total else 1.0}
+        row: dict = {
+            "structure": structure,
+            "n_cases": len(group),
+            "global_dice": (2.0 * inter / total) if total else 1.0,
+        }
         for metric in METRICS:
             values = [getattr(s, metric) for s in group]
             finite = [v for v in values if not math.isnan(v)]
@@ -136,16 +162,18 @@ def summarize(scores: Sequence[StructureScores], seed: int = 0) -> list[dict]:
     return rows
 
 
+def _cell(row: dict, metric: str, fmt: str = ".3f") -> str:
+    mean, lo, hi = row[f"{metric}_mean"], row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"]
+    return "n/a" if math.isnan(mean) else f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
 def format_table(summary: Sequence[dict]) -> str:
     """A Markdown table of the summary: mean [95% CI] per metric."""
     head = "| structure | n | Dice | IoU | HD95 mm | ASD mm | vol. diff. mL | global Dice |"
     lines = [head, "|" + "---|" * 8]
     for r in summary:
-        def cell(m: str, fmt: str = ".3f") -> str:
-            mean, lo, hi = r[f"{m}_mean"], r[f"{m}_ci95_low"], r[f"{m}_ci95_high"]
-            return "n/a" if math.isnan(mean) else f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
         lines.append(
-            f"| {r['structure']} | {r['n_cases']} | {cell('dice')} | {cell('iou')} | {cell('hd95_mm', '.1f')} | "
-            f"{cell('asd_mm', '.2f')} | {cell('volume_difference_ml', '.1f')} | {r['global_dice']:.3f} |"
+            f"| {r['structure']} | {r['n_cases']} | {_cell(r, 'dice')} | {_cell(r, 'iou')} | {_cell(r, 'hd95_mm', '.1f')} | "
+            f"{_cell(r, 'asd_mm', '.2f')} | {_cell(r, 'volume_difference_ml', '.1f')} | {r['global_dice']:.3f} |"
         )
     return "\n".join(lines)

@@ -21,7 +21,9 @@ def write_csv(rows: Sequence[dict], path: str | Path) -> Path:
     return Path(path)
 
 
-def write_evaluation(scores: Sequence[StructureScores], out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
+def write_evaluation(
+    scores: Sequence[StructureScores], out_dir: str | Path, seed: int = 0
+) -> dict[str, Path]:
     """``metrics_per_case.csv``, ``metrics_summary.csv``, ``metrics_summary.json`` and ``metrics_summary.md``."""
     out_dir = Path(out_dir)
     summary = summarize(scores, seed)

@@ -47,7 +47,9 @@ class SaveSegmentationd(MapTransform):
 
     def _case(self, d: Mapping, pred) -> str:
         meta = getattr(pred, "meta", {}) or {}
-        source = meta.get("filename_or_obj") or getattr(d.get(self.image_key), "meta", {}).get("filename_or_obj")
+        source = meta.get("filename_or_obj") or getattr(d.get(self.image_key), "meta", {}).get(
+            "filename_or_obj"
+        )
         return case_name(str(source)) if source else "case"
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
@@ -62,11 +64,17 @@ class SaveSegmentationd(MapTransform):
             labels = np.rint(labels).astype(np.uint8)
             outputs["label_map"] = str(save_nifti(labels, affine, self.output_dir / f"{case}_seg.nii.gz"))
             if self.slicer:
-                outputs["slicer"] = str(write_slicer_segmentation(labels, affine, self.output_dir / f"{case}.seg.nrrd"))
+                outputs["slicer"] = str(
+                    write_slicer_segmentation(labels, affine, self.output_dir / f"{case}.seg.nrrd")
+                )
             if self.prob_key and self.prob_key in d:
                 prob = np.asarray(torch.as_tensor(d[self.prob_key]).detach().cpu(), dtype=np.float32)
                 outputs["probabilities"] = str(
-                    save_nifti(np.moveaxis(prob, 0, -1), _affine(d[self.prob_key]), self.output_dir / f"{case}_prob.nii.gz")
+                    save_nifti(
+                        np.moveaxis(prob, 0, -1),
+                        _affine(d[self.prob_key]),
+                        self.output_dir / f"{case}_prob.nii.gz",
+                    )
                 )
         d["outputs"] = outputs
         return d

@@ -69,7 +69,13 @@ class CascadeInferer(Inferer):
         self.stage2_roi_size = tuple(stage2_roi_size) if stage2_roi_size else self.roi_size
         self.factor = (coarse_factor,) * 3 if isinstance(coarse_factor, int) else tuple(coarse_factor)
         self.margin_mm = margin_mm
-        self.sw = {"sw_batch_size": sw_batch_size, "overlap": overlap, "mode": mode, "sw_device": sw_device, "device": device}
+        self.sw = {
+            "sw_batch_size": sw_batch_size,
+            "overlap": overlap,
+            "mode": mode,
+            "sw_device": sw_device,
+            "device": device,
+        }
         self.keep_largest = KeepLargestConnectedComponent(applied_labels=[1], independent=False)
         self.tumor = load_label_table().value("tumor")
 
@@ -91,7 +97,9 @@ class CascadeInferer(Inferer):
         coarse = F.interpolate(plain, size=coarse_size, mode="trilinear", align_corners=False)
         logits = sliding_window_inference(coarse, self.roi_size, predictor=self.stage1, **self.sw)
         probs = torch.softmax(logits.float(), dim=1)
-        return F.interpolate(probs.to(plain.device), size=plain.shape[2:], mode="trilinear", align_corners=False)
+        return F.interpolate(
+            probs.to(plain.device), size=plain.shape[2:], mode="trilinear", align_corners=False
+        )
 
     @torch.no_grad()
     def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
