@@ -42,8 +42,10 @@ def test_bundle_configs_parse(combo):
     parser.read_config(_files(*combo))
     parser.read_meta(str(CONFIGS / "metadata.json"))
     net = parser.get_parsed_content("network_def")
-    out = net(torch.zeros(1, 1, 32, 32, 16))
-    assert out.shape == (1, 3, 32, 32, 16)
+    net.eval()
+    with torch.no_grad():
+        out = net(torch.zeros(1, 1, 64, 64, 32))
+    assert out.shape == (1, 3, 64, 64, 32)
     for key in ("bundle_root", "roi_size", "fine_pixdim", "window"):
         assert parser.get(key) is not None
 
@@ -124,6 +126,7 @@ def test_inference_keeps_the_input_geometry_and_writes_slicer_segments(trained):
         bundle_root=str(trained / "bundle"),
         input=str(trained / "test"),
         output_dir=str(out),
+        save_probabilities=True,
     )
     for image in sorted((trained / "test" / "imagesTr").glob("*.nii.gz")):
         case = image.name[: -len(".nii.gz")]
@@ -135,6 +138,9 @@ def test_inference_keeps_the_input_geometry_and_writes_slicer_segments(trained):
         assert set(np.unique(sitk.GetArrayFromImage(b))) <= {0, 1, 2}
         _, segments = read_slicer_segments(out / f"{case}.seg.nrrd")
         assert set(segments) == {"liver", "tumor"}
+        prob = nib.load(out / f"{case}_prob.nii.gz")
+        assert prob.shape == (*a.GetSize(), 3)
+        assert np.allclose(np.asarray(prob.dataobj).sum(-1), 1.0, atol=1e-3)
     assert not list(out.glob(".*"))  # no temporary files left
 
 

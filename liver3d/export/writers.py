@@ -69,12 +69,12 @@ class SaveSegmentationd(MapTransform):
                 )
             if self.prob_key and self.prob_key in d:
                 prob = np.asarray(torch.as_tensor(d[self.prob_key]).detach().cpu(), dtype=np.float32)
+                if prob.shape[1:] != labels.shape:
+                    raise ValueError(f"{case}: probabilities {prob.shape[1:]} are not on the label map's grid {labels.shape}")
+                # Same grid as the labels (copied from them before argmax), so the labels' affine applies.
+                prob_affine = _affine(d[self.prob_key]) if hasattr(d[self.prob_key], "affine") else affine
                 outputs["probabilities"] = str(
-                    save_nifti(
-                        np.moveaxis(prob, 0, -1),
-                        _affine(d[self.prob_key]),
-                        self.output_dir / f"{case}_prob.nii.gz",
-                    )
+                    save_nifti(np.moveaxis(prob, 0, -1), prob_affine, self.output_dir / f"{case}_prob.nii.gz")
                 )
         d["outputs"] = outputs
         return d
