@@ -16,8 +16,10 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from monai.data import MetaTensor
 from monai.inferers import Inferer, sliding_window_inference
 from monai.transforms import KeepLargestConnectedComponent
+from monai.utils import convert_to_dst_type
 
 from liver3d.labels import load_label_table
 
@@ -119,4 +121,6 @@ class CascadeInferer(Inferer):
             crop = plain[b : b + 1, :, box[0], box[1], box[2]]
             logits = sliding_window_inference(crop, self.stage2_roi_size, predictor=network, **self.sw)
             out[b, :, box[0], box[1], box[2]] = torch.softmax(logits.float(), dim=1).to(out.device)
+        if isinstance(inputs, MetaTensor):  # keep the input's geometry and transform trace, as MONAI's inferers do
+            out = convert_to_dst_type(out, inputs, device=out.device)[0]
         return out
