@@ -100,15 +100,32 @@ def child(args: argparse.Namespace) -> None:
 
 def launch(kind: str, args: argparse.Namespace, models: Path, volume: Path, out: Path, amp: bool) -> dict:
     cmd = [
-        sys.executable, __file__, "--child", kind, "--volume", str(volume), "--models", str(models),
-        "--output-dir", str(out), "--device", args.device, "--sw-batch-size", str(args.sw_batch_size),
-        "--overlap", str(args.overlap), "--roi-size", *map(str, args.roi_size), "--pixdim", *map(str, args.pixdim),
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--volume",
+        str(volume),
+        "--models",
+        str(models),
+        "--output-dir",
+        str(out),
+        "--device",
+        args.device,
+        "--sw-batch-size",
+        str(args.sw_batch_size),
+        "--overlap",
+        str(args.overlap),
+        "--roi-size",
+        *map(str, args.roi_size),
+        "--pixdim",
+        *map(str, args.pixdim),
     ] + (["--use-amp"] if amp else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"{kind} run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,19 +165,25 @@ def main(argv: list[str] | None = None) -> int:
                 for kind in ("bare", "bundle"):
                     results[kind].append(launch(kind, args, models, volume, work / f"out_{kind}", amp))
             rows.append((amp, results))
-    print(f"volume: {tuple(args.shape)} int16 phantom; network: inference.json network_def; roi {tuple(args.roi_size)}, "
-          f"overlap {args.overlap}, sw_batch {args.sw_batch_size}, grid {tuple(args.pixdim)} mm; device {args.device}; "
-          f"weights: {'given' if args.ckpt_dir else 'random (ROI = whatever stage 1 finds)'}; median of {args.repeats}")
+    print(
+        f"volume: {tuple(args.shape)} int16 phantom; network: inference.json network_def; roi {tuple(args.roi_size)}, "
+        f"overlap {args.overlap}, sw_batch {args.sw_batch_size}, grid {tuple(args.pixdim)} mm; device {args.device}; "
+        f"weights: {'given' if args.ckpt_dir else 'random (ROI = whatever stage 1 finds)'}; median of {args.repeats}"
+    )
     print()
-    print("| AMP | bare sliding window s | bundle inference s | ratio bundle/bare | bare peak RSS GiB | bundle peak RSS GiB | bundle volumes/min |")
+    print(
+        "| AMP | bare sliding window s | bundle inference s | ratio bundle/bare | bare peak RSS GiB | bundle peak RSS GiB | bundle volumes/min |"
+    )
     print("|---|---|---|---|---|---|---|")
     for amp, results in rows:
         bare = statistics.median(r["seconds"] for r in results["bare"])
         bundle = statistics.median(r["seconds"] for r in results["bundle"])
         rss_bare = max(r["peak_rss_gib"] for r in results["bare"])
         rss_bundle = max(r["peak_rss_gib"] for r in results["bundle"])
-        print(f"| {'on' if amp else 'off'} | {bare:.2f} | {bundle:.2f} | {bundle / bare:.2f} | {rss_bare:.2f} | "
-              f"{rss_bundle:.2f} | {60.0 / bundle:.2f} |")
+        print(
+            f"| {'on' if amp else 'off'} | {bare:.2f} | {bundle:.2f} | {bundle / bare:.2f} | {rss_bare:.2f} | "
+            f"{rss_bundle:.2f} | {60.0 / bundle:.2f} |"
+        )
     return 0
 
 

@@ -208,3 +208,38 @@ def test_pipeline_names_a_truncated_file(entry, tmp_path):
         ct_preprocessing(keys=["image"])({"image": str(path)})
     assert isinstance(info.value.__cause__, VolumeError)
     assert "cut.nii.gz: truncated or corrupt gzip" in str(info.value.__cause__)
+
+
+def test_fast_label_resampling_matches_monai_invertd(entry):
+    from liver3d.transforms import ResampleToInputd
+
+    pre = ct_preprocessing(keys=["image", "label"], pixdim=(4.0, 5.0, 7.0), window=None)
+    d = pre(dict(entry))
+    d["pred"] = d["label"].clone()
+    fast = ResampleToInputd("pred", ref_key="image")(dict(d))["pred"]
+    slow = Invertd("pred", transform=pre, orig_keys="label", nearest_interp=True)(dict(d))["pred"]
+    ref = nib.load(entry["label"])
+    assert tuple(fast.shape[1:]) == ref.shape
+    assert np.allclose(np.asarray(fast.affine), ref.affine, atol=1e-5)
+    assert (fast[0].numpy() == slow[0].numpy().round()).mean() > 0.995
+
+
+def test_fast_label_resampling_handles_flips_permutations_and_oblique_grids():
+    from liver3d.transforms import resample_labels_nearest
+
+    labels = torch.arange(24, dtype=torch.uint8).reshape(1, 2, 3, 4)
+    flip = np.diag([-1.0, 1.0, 1.0, 1.0])
+    flip[0, 3] = 1.0  # voxel i of the target is voxel 1 - i of the source
+    out = resample_labels_nearest(labels, np.eye(4), flip, (2, 3, 4))
+    assert torch.equal(out, labels.flip(1))
+    swap = np.eye(4)[[1, 0, 2, 3]]  # target axis 0 is source axis 1
+    out = resample_labels_nearest(labels, np.eye(4), swap, (3, 2, 4))
+    assert torch.equal(out, labels.permute(0, 2, 1, 3))
+    outside = np.eye(4)
+    outside[0, 3] = 5.0
+    assert int(resample_labels_nearest(labels, np.eye(4), outside, (2, 3, 4)).sum()) == 0
+    angle = np.radians(30)
+    oblique = np.eye(4)
+    oblique[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    out = resample_labels_nearest(labels, np.eye(4), oblique, (2, 3, 4))
+    assert out.shape == (1, 2, 3, 4) and out[0, 0, 0, 0] == labels[0, 0, 0, 0]

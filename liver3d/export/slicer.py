@@ -18,11 +18,14 @@ RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def _extent(mask: np.ndarray) -> str:
-    if not mask.any():
-        return "0 -1 0 -1 0 -1"
-    idx = np.argwhere(mask)
-    lo, hi = idx.min(0), idx.max(0)
-    return " ".join(f"{a} {b}" for a, b in zip(lo, hi))
+    """Inclusive voxel bounding box "i0 i1 j0 j1 k0 k1" (Slicer's empty extent when the mask is empty)."""
+    bounds = []
+    for axis in range(3):
+        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        if present.size == 0:
+            return "0 -1 0 -1 0 -1"
+        bounds += [int(present[0]), int(present[-1])]
+    return " ".join(str(b) for b in bounds)
 
 
 def write_slicer_segmentation(
@@ -71,7 +74,7 @@ def write_slicer_segmentation(
             }
         )
     with atomic_path(path) as tmp:
-        nrrd.write(str(tmp), label.astype(np.uint8), header, index_order="F")
+        nrrd.write(str(tmp), label.astype(np.uint8), header, index_order="F", compression_level=1)
     return Path(path)
 
 

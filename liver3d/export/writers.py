@@ -61,7 +61,10 @@ class SaveSegmentationd(MapTransform):
             affine = _affine(pred)
             labels = np.asarray(torch.as_tensor(pred).detach().cpu())
             labels = labels[0] if labels.ndim == 4 else labels
-            labels = np.rint(labels).astype(np.uint8)
+            if not np.issubdtype(labels.dtype, np.integer):
+                labels = np.rint(labels)
+            # NIfTI and NRRD store x fastest: a Fortran-ordered array is written without per-slice copies.
+            labels = np.asfortranarray(labels, dtype=np.uint8)
             outputs["label_map"] = str(save_nifti(labels, affine, self.output_dir / f"{case}_seg.nii.gz"))
             if self.slicer:
                 outputs["slicer"] = str(
@@ -70,7 +73,9 @@ class SaveSegmentationd(MapTransform):
             if self.prob_key and self.prob_key in d:
                 prob = np.asarray(torch.as_tensor(d[self.prob_key]).detach().cpu(), dtype=np.float32)
                 if prob.shape[1:] != labels.shape:
-                    raise ValueError(f"{case}: probabilities {prob.shape[1:]} are not on the label map's grid {labels.shape}")
+                    raise ValueError(
+                        f"{case}: probabilities {prob.shape[1:]} are not on the label map's grid {labels.shape}"
+                    )
                 # Same grid as the labels (copied from them before argmax), so the labels' affine applies.
                 prob_affine = _affine(d[self.prob_key]) if hasattr(d[self.prob_key], "affine") else affine
                 outputs["probabilities"] = str(

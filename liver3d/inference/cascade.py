@@ -121,6 +121,8 @@ class CascadeInferer(Inferer):
             crop = plain[b : b + 1, :, box[0], box[1], box[2]]
             logits = sliding_window_inference(crop, self.stage2_roi_size, predictor=network, **self.sw)
             out[b, :, box[0], box[1], box[2]] = torch.softmax(logits.float(), dim=1).to(out.device)
-        if isinstance(inputs, MetaTensor):  # keep the input's geometry and transform trace, as MONAI's inferers do
+        if isinstance(
+            inputs, MetaTensor
+        ):  # keep the input's geometry and transform trace, as MONAI's inferers do
             out = convert_to_dst_type(out, inputs, device=out.device)[0]
         return out

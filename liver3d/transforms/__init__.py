@@ -4,6 +4,7 @@ from liver3d.transforms.intensity import MultiWindowHU, MultiWindowHUd, WindowHU
 from liver3d.transforms.io import LoadVolumed, ValidateCTd
 from liver3d.transforms.patches import BalancedPatchd
 from liver3d.transforms.pipelines import ct_preprocessing, geometry_transforms
+from liver3d.transforms.resample import ResampleToInputd, resample_labels_nearest
 from liver3d.transforms.roi import LabelSelector, LiverROICropd
 from liver3d.transforms.slicing import VolumeToSlices, VolumeToSlicesd, slice_labels, stack_slices
 
@@ -14,6 +15,7 @@ __all__ = [
     "LoadVolumed",
     "MultiWindowHU",
     "MultiWindowHUd",
+    "ResampleToInputd",
     "ValidateCTd",
     "VolumeToSlices",
     "VolumeToSlicesd",
@@ -21,6 +23,7 @@ __all__ = [
     "WindowHUd",
     "ct_preprocessing",
     "geometry_transforms",
+    "resample_labels_nearest",
     "slice_labels",
     "stack_slices",
 ]
