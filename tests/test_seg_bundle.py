@@ -293,3 +293,21 @@ def test_two_process_ddp_training_on_cpu(trained, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (root / "models" / "stage1" / "model.pt").is_file()
     assert "Epoch[1] Metrics" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_inference_reads_a_real_dicom_series(trained, real_ct, tmp_path):
+    from liver3d.io.readers import read_header
+
+    bundle_run(
+        config_file=_files("inference.json"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        **TINY,
+        bundle_root=str(trained / "bundle"),
+        input=str(real_ct / "dicom_ct"),
+        output_dir=str(tmp_path),
+    )
+    seg = nib.load(tmp_path / "dicom_ct_seg.nii.gz")
+    header = read_header(real_ct / "dicom_ct")
+    assert seg.shape == header.shape == (512, 512, 20)
+    assert np.allclose(seg.affine, header.affine, atol=1e-3)

@@ -52,7 +52,7 @@ class StructureScores:
 
 
 def _as_mask(label: np.ndarray | torch.Tensor, values: Sequence[int]) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(label) if not isinstance(label, torch.Tensor) else label)
+    t = torch.as_tensor(np.ascontiguousarray(label) if not isinstance(label, torch.Tensor) else label)
     t = t.as_subclass(torch.Tensor) if hasattr(t, "as_subclass") else t
     if t.ndim == 4:
         t = t[0]
