@@ -27,6 +27,13 @@ def _files(*names: str) -> list[str]:
     return [str(CONFIGS / n) for n in names]
 
 
+def _run(configs: tuple[str, ...], **overrides) -> None:
+    """``monai.bundle run`` in this process, on the tiny grid unless overridden."""
+    bundle_run(
+        config_file=_files(*configs), meta_file=str(CONFIGS / "metadata.json"), **{**TINY, **overrides}
+    )
+
+
 @pytest.mark.parametrize(
     "combo",
     [
@@ -74,7 +81,6 @@ def trained(tmp_path_factory):
     write_phantom_dataset(root / "train", cases=4, seed=21, shape=(64, 64, 32))
     write_phantom_dataset(root / "test", cases=2, seed=1021, shape=(64, 64, 32))
     common = {
-        **TINY,
         "bundle_root": str(root / "bundle"),
         "dataset_dir": str(root / "train"),
         "max_epochs": 2,
@@ -83,12 +89,8 @@ def trained(tmp_path_factory):
         "num_workers": 0,
         "resume": False,
     }
-    bundle_run(config_file=_files("train.json"), meta_file=str(CONFIGS / "metadata.json"), **common)
-    bundle_run(
-        config_file=_files("train.json", "train_stage2.json"),
-        meta_file=str(CONFIGS / "metadata.json"),
-        **common,
-    )
+    _run(("train.json",), **common)
+    _run(("train.json", "train_stage2.json"), **common)
     return root
 
 
@@ -100,10 +102,8 @@ def test_training_writes_checkpoints_curves_and_resumes(trained):
         curves = trained / "bundle" / "eval" / stage
         assert (curves / "training_curves.png").is_file()
         assert "val_mean_dice" in (curves / "training_curves.csv").read_text()
-    bundle_run(
-        config_file=_files("train.json"),
-        meta_file=str(CONFIGS / "metadata.json"),
-        **TINY,
+    _run(
+        ("train.json",),
         bundle_root=str(trained / "bundle"),
         dataset_dir=str(trained / "train"),
         max_epochs=3,
@@ -119,10 +119,8 @@ def test_training_writes_checkpoints_curves_and_resumes(trained):
 @pytest.mark.slow
 def test_inference_keeps_the_input_geometry_and_writes_slicer_segments(trained):
     out = trained / "infer_out"
-    bundle_run(
-        config_file=_files("inference.json"),
-        meta_file=str(CONFIGS / "metadata.json"),
-        **TINY,
+    _run(
+        ("inference.json",),
         bundle_root=str(trained / "bundle"),
         input=str(trained / "test"),
         output_dir=str(out),
@@ -147,10 +145,8 @@ def test_inference_keeps_the_input_geometry_and_writes_slicer_segments(trained):
 @pytest.mark.slow
 def test_evaluate_writes_per_case_metrics(trained):
     out = trained / "eval_out"
-    bundle_run(
-        config_file=_files("inference.json", "evaluate.json"),
-        meta_file=str(CONFIGS / "metadata.json"),
-        **TINY,
+    _run(
+        ("inference.json", "evaluate.json"),
         bundle_root=str(trained / "bundle"),
         input=str(trained / "test"),
         output_dir=str(out),
@@ -165,10 +161,8 @@ def test_evaluate_writes_per_case_metrics(trained):
 def test_bad_input_stops_with_the_file_named_and_writes_nothing(trained, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(Exception) as info:
-        bundle_run(
-            config_file=_files("inference.json"),
-            meta_file=str(CONFIGS / "metadata.json"),
-            **TINY,
+        _run(
+            ("inference.json",),
             bundle_root=str(trained / "bundle"),
             input=str(tmp_path / "missing.nii.gz"),
             output_dir=str(out),
@@ -186,10 +180,8 @@ def test_bad_input_stops_with_the_file_named_and_writes_nothing(trained, tmp_pat
     lab = nib.load(trained / "test" / "labelsTr" / image.name)
     nib.save(nib.Nifti1Image(np.asarray(lab.dataobj), shifted), bad / "labelsTr" / "x.nii.gz")
     with pytest.raises(Exception) as info:
-        bundle_run(
-            config_file=_files("inference.json", "evaluate.json"),
-            meta_file=str(CONFIGS / "metadata.json"),
-            **TINY,
+        _run(
+            ("inference.json", "evaluate.json"),
             bundle_root=str(trained / "bundle"),
             input=str(bad),
             output_dir=str(out),
@@ -299,10 +291,8 @@ def test_two_process_ddp_training_on_cpu(trained, tmp_path):
 def test_inference_reads_a_real_dicom_series(trained, real_ct, tmp_path):
     from liver3d.io.readers import read_header
 
-    bundle_run(
-        config_file=_files("inference.json"),
-        meta_file=str(CONFIGS / "metadata.json"),
-        **TINY,
+    _run(
+        ("inference.json",),
         bundle_root=str(trained / "bundle"),
         input=str(real_ct / "dicom_ct"),
         output_dir=str(tmp_path),
