@@ -243,3 +243,14 @@ def test_fast_label_resampling_handles_flips_permutations_and_oblique_grids():
     oblique[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
     out = resample_labels_nearest(labels, np.eye(4), oblique, (2, 3, 4))
     assert out.shape == (1, 2, 3, 4) and out[0, 0, 0, 0] == labels[0, 0, 0, 0]
+
+
+def test_channel_argmax_matches_torch_argmax_and_keeps_meta():
+    from liver3d.transforms import ChannelArgmaxd
+
+    scores = MetaTensor(torch.rand(3, 7, 6, 5), affine=torch.diag(torch.tensor([2.0, 2.0, 3.0, 1.0])))
+    scores[:, 0, 0, 0] = torch.tensor([0.5, 0.5, 0.1])  # a tie goes to the lower channel, as argmax does
+    out = ChannelArgmaxd("pred")({"pred": scores})["pred"]
+    assert out.dtype == torch.uint8 and out.shape == (1, 7, 6, 5)
+    assert torch.equal(out.as_tensor().long(), scores.as_tensor().argmax(0, keepdim=True))
+    assert torch.equal(out.affine, scores.affine)

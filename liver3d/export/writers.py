@@ -4,6 +4,7 @@ geometry, optional probability maps and 3D Slicer segmentations."""
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -65,11 +66,19 @@ class SaveSegmentationd(MapTransform):
                 labels = np.rint(labels)
             # NIfTI and NRRD store x fastest: a Fortran-ordered array is written without per-slice copies.
             labels = np.asfortranarray(labels, dtype=np.uint8)
-            outputs["label_map"] = str(save_nifti(labels, affine, self.output_dir / f"{case}_seg.nii.gz"))
-            if self.slicer:
-                outputs["slicer"] = str(
-                    write_slicer_segmentation(labels, affine, self.output_dir / f"{case}.seg.nrrd")
+            # gzip releases the GIL: the NIfTI and the Slicer file are compressed side by side.
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                nifti = pool.submit(save_nifti, labels, affine, self.output_dir / f"{case}_seg.nii.gz")
+                slicer = (
+                    pool.submit(
+                        write_slicer_segmentation, labels, affine, self.output_dir / f"{case}.seg.nrrd"
+                    )
+                    if self.slicer
+                    else None
                 )
+                outputs["label_map"] = str(nifti.result())
+                if slicer is not None:
+                    outputs["slicer"] = str(slicer.result())
             if self.prob_key and self.prob_key in d:
                 prob = np.asarray(torch.as_tensor(d[self.prob_key]).detach().cpu(), dtype=np.float32)
                 if prob.shape[1:] != labels.shape:

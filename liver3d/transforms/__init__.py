@@ -1,5 +1,6 @@
 """liver3d transforms: array transforms with thin dictionary wrappers, as MONAI's own."""
 
+from liver3d.transforms.discrete import ChannelArgmax, ChannelArgmaxd
 from liver3d.transforms.intensity import MultiWindowHU, MultiWindowHUd, WindowHU, WindowHUd
 from liver3d.transforms.io import LoadVolumed, ValidateCTd
 from liver3d.transforms.patches import BalancedPatchd
@@ -10,6 +11,8 @@ from liver3d.transforms.slicing import VolumeToSlices, VolumeToSlicesd, slice_la
 
 __all__ = [
     "BalancedPatchd",
+    "ChannelArgmax",
+    "ChannelArgmaxd",
     "LabelSelector",
     "LiverROICropd",
     "LoadVolumed",
