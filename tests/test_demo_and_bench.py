@@ -90,3 +90,32 @@ def test_bench_io_prints_both_timings_and_the_ratio():
         check=True,
     )
     assert "nibabel load" in result.stdout and "ratio liver3d / nibabel" in result.stdout
+
+
+@pytest.mark.slow
+def test_bench_inference_prints_its_table():
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench_inference.py"),
+            "--shape",
+            "64",
+            "64",
+            "32",
+            "--repeats",
+            "1",
+            "--roi-size",
+            "32",
+            "32",
+            "16",
+            "--pixdim",
+            "5",
+            "5",
+            "6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    assert "| off |" in result.stdout and "ratio bundle/bare" in result.stdout
