@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+
+from liver3d.cam import cam_to_mask, compute_cam, compute_cams, iou, normalize_cam, sweep_thresholds
+from liver3d.networks import resnet
+
+
+def test_pseudo_mask_pipeline_on_a_hand_made_case_with_known_iou():
+    # A CAM that is 1 on a 10x10 square and 0.6 on a 10x5 strip beside it, 0 elsewhere; reference = the square.
+    cam = np.zeros((40, 40), np.float32)
+    cam[10:20, 10:20] = 1.0
+    cam[10:20, 20:25] = 0.6
+    reference = np.zeros((40, 40), bool)
+    reference[10:20, 10:20] = True
+    assert iou(cam_to_mask(cam, 0.8, 0, 0), reference) == 1.0
+    assert iou(cam_to_mask(cam, 0.5, 0, 0), reference) == pytest.approx(100 / 150)
+    sweep = sweep_thresholds(cam, reference, opening_radius=1, closing_radius=1)
+    # Opening with a radius-1 disk trims the square's 4 corner pixels: IoU 96/100 above 0.6, and 0.5 keeps the strip.
+    assert sweep.best_iou == pytest.approx(0.96) and 0.6 < sweep.best_threshold <= 0.99
+    # At 0.5 the 10x15 rectangle loses its 4 corners: intersection 98 (2 square corners), union 148.
+    assert sweep.ious[0] == pytest.approx(98 / 148)
+
+
+def test_opening_removes_specks_in_3d():
+    cam = np.zeros((20, 20, 20), np.float32)
+    cam[5:15, 5:15, 5:15] = 1.0
+    cam[0, 0, 0] = 1.0  # a single-voxel speck
+    mask = cam_to_mask(cam, 0.5, opening_radius=1, closing_radius=0)
+    assert not mask[0, 0, 0] and mask[10, 10, 10]
+
+
+def test_normalize_handles_constant_maps():
+    assert normalize_cam(np.full((3, 3), 7.0)).max() == 0.0
+    out = normalize_cam(np.array([2.0, 4.0, 6.0]))
+    assert out.tolist() == [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+def test_cam_shapes_and_range_in_2d_and_3d(method):
+    torch.manual_seed(0)
+    net2d = resnet(18, spatial_dims=2, in_channels=1, num_classes=3)
+    cams = compute_cams(
+        net2d, torch.randn(2, 1, 64, 48), ["layer3", "layer4"], class_index=[0, 2], method=method
+    )
+    assert set(cams) == {"layer3", "layer4"}
+    assert cams["layer4"].shape == (2, 64, 48)
+    assert cams["layer4"].min() >= 0 and cams["layer4"].max() <= 1
+    net3d = resnet(18, spatial_dims=3, in_channels=1, num_classes=2)
+    cam3d = compute_cam(net3d, torch.randn(1, 1, 32, 32, 24), "layer4", 1, method=method)
+    assert cam3d.shape == (1, 32, 32, 24) and cam3d.max() <= 1 and cam3d.min() >= 0
+
+
+def test_unknown_layer_is_named():
+    with pytest.raises(KeyError, match="no layer named 'layer9'"):
+        compute_cam(
+            resnet(18, spatial_dims=2, in_channels=1, num_classes=2), torch.randn(1, 1, 32, 32), "layer9", 0
+        )
