@@ -71,51 +71,29 @@ def test_demo_can_stop_before_training(tmp_path, capsys):
     assert not (tmp_path / "liver_tumor_seg").exists()
 
 
+def _script_output(name: str, *args: str) -> str:
+    """Run ``scripts/<name>`` with a small volume; return what it printed."""
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / name),
+        "--shape",
+        "64",
+        "64",
+        "32",
+        "--repeats",
+        "1",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, check=True).stdout
+
+
 @pytest.mark.slow
 def test_bench_io_prints_both_timings_and_the_ratio():
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "bench_io.py"),
-            "--shape",
-            "64",
-            "64",
-            "32",
-            "--repeats",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    assert "nibabel load" in result.stdout and "ratio liver3d / nibabel" in result.stdout
+    out = _script_output("bench_io.py")
+    assert "nibabel load" in out and "ratio liver3d / nibabel" in out
 
 
 @pytest.mark.slow
 def test_bench_inference_prints_its_table():
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "bench_inference.py"),
-            "--shape",
-            "64",
-            "64",
-            "32",
-            "--repeats",
-            "1",
-            "--roi-size",
-            "32",
-            "32",
-            "16",
-            "--pixdim",
-            "5",
-            "5",
-            "6",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    assert "| off |" in result.stdout and "ratio bundle/bare" in result.stdout
+    out = _script_output("bench_inference.py", "--roi-size", "32", "32", "16", "--pixdim", "5", "5", "6")
+    assert "| off |" in out and "ratio bundle/bare" in out
