@@ -1,6 +1,6 @@
 """Datalists, patient-level splits and dataset integrity checks."""
 
-from liver3d.data.checks import Finding, check_datalist, check_pair
+from liver3d.data.checks import Finding, check_datalist, check_pair, require_valid_inputs
 from liver3d.data.datalist import (
     DatalistError,
     datalist_from_folder,
@@ -21,5 +21,6 @@ __all__ = [
     "kfold_by_patient",
     "load_datalist",
     "patients",
+    "require_valid_inputs",
     "split_by_patient",
 ]

@@ -188,3 +188,26 @@ def check_datalist(
         label = entry.get("label")
         findings += check_pair(image, str(label) if label else None, allowed_labels, header_only, allow_empty)
     return findings
+
+
+def require_valid_inputs(
+    entries: Iterable[dict], allowed_labels: Sequence[int] | None = None, header_only: bool = True
+) -> list[dict]:
+    """Check a bundle's inputs before any work starts; print one ``ERROR <file>: <problem>`` line per fault.
+
+    Exits (``SystemExit(1)``) when there is an error, so ``monai.bundle run`` stops with these lines rather than
+    a traceback, and nothing is written. Returns the entries unchanged otherwise.
+    """
+    import sys
+
+    from liver3d.labels import load_label_table
+
+    entries = list(entries)
+    allowed = list(allowed_labels) if allowed_labels is not None else list(load_label_table().values)
+    findings = [f for f in check_datalist(entries, allowed, header_only=header_only) if f.severity == "ERROR"]
+    if findings:
+        for finding in findings:
+            print(finding, file=sys.stderr)
+        print(f"stopped before writing anything: {len(findings)} problem(s) in the inputs", file=sys.stderr)
+        raise SystemExit(1)
+    return entries

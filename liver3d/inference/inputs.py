@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from liver3d.data.datalist import load_datalist
-from liver3d.io.readers import NIFTI_SUFFIXES, VolumeError
+from liver3d.io.readers import NIFTI_SUFFIXES
 
 
 def inference_inputs(source: str | Path, key: str = "training") -> list[dict]:
@@ -15,8 +15,8 @@ def inference_inputs(source: str | Path, key: str = "training") -> list[dict]:
     folder with ``imagesTr/`` or ``dataset.json``, or a datalist JSON (``key`` picks its list).
     """
     path = Path(source)
-    if not path.exists():
-        raise VolumeError(path, "file not found")
+    if not path.exists():  # reported, with every other input problem, by require_valid_inputs
+        return [{"image": str(path)}]
     if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
         return [{"image": str(path.resolve())}]
     if path.is_file():
