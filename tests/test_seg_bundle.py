@@ -114,6 +114,8 @@ def test_training_writes_checkpoints_curves_and_resumes(trained):
     )
     state = torch.load(trained / "bundle" / "models" / "stage1" / "checkpoint_epoch=3.pt", map_location="cpu")
     assert state["trainer"]["iteration"] == 3 * state["trainer"]["epoch_length"]
+    # The best-model record travels with the checkpoint, so a resumed run only replaces model.pt with a better one.
+    assert state["best_model"]["_saved"] and state["best_model"]["_saved"][0][0] > 0
 
 
 @pytest.mark.slow
