@@ -1,0 +1,64 @@
+"""Classification metrics over slices or volumes: accuracy, balanced accuracy, per-class precision / recall /
+F1, confusion matrix, one-vs-rest ROC AUC, with bootstrap 95% CIs over samples (scikit-learn's implementations)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def classification_report(
+    y_true: Sequence[int],
+    y_prob: np.ndarray,
+    class_names: Sequence[str],
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Metrics of predicted probabilities ``y_prob`` (N, C) against labels ``y_true`` (N,)."""
+    y_true = np.asarray(y_true, dtype=int)
+    y_prob = np.asarray(y_prob, dtype=float)
+    y_pred = y_prob.argmax(1)
+    labels = list(range(len(class_names)))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    report = {
+        "n": int(len(y_true)),
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": _balanced_accuracy(y_true, y_pred, labels),
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "per_class": {
+            name: {
+                "precision": float(p),
+                "recall": float(r),
+                "f1": float(f),
+                "support": int(s),
+                "auc": _auc(y_true, y_prob, c),
+            }
+            for c, (name, p, r, f, s) in enumerate(zip(class_names, precision, recall, f1, support))
+        },
+    }
+    rng = np.random.default_rng(seed)
+    boot = {"accuracy": [], "balanced_accuracy": []}
+    for _ in range(n_bootstrap):
+        idx = rng.integers(0, len(y_true), len(y_true))
+        boot["accuracy"].append(skm.accuracy_score(y_true[idx], y_pred[idx]))
+        boot["balanced_accuracy"].append(_balanced_accuracy(y_true[idx], y_pred[idx], labels))
+    for key, values in boot.items():
+        report[f"{key}_ci95"] = [float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))]
+    return report
+
+
+def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, labels: list[int]) -> float:
+    """Mean recall over the classes present in ``y_true``."""
+    recalls = [np.mean(y_pred[y_true == c] == c) for c in labels if np.any(y_true == c)]
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
+def _auc(y_true: np.ndarray, y_prob: np.ndarray, cls: int) -> float:
+    positives = y_true == cls
+    if positives.all() or not positives.any():
+        return float("nan")  # undefined without both positives and negatives
+    return float(skm.roc_auc_score(positives, y_prob[:, cls]))
