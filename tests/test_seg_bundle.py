@@ -208,52 +208,34 @@ def _chain(err: BaseException) -> str:
     return "\n".join(parts)
 
 
+def _bundle_cli(*args: str) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle <args> --meta_file ... --config_file inference.json`` from the repository root."""
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        *args,
+        "--meta_file",
+        str(CONFIGS / "metadata.json"),
+        "--config_file",
+        str(CONFIGS / "inference.json"),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
 @pytest.mark.slow
 def test_verify_net_in_out_and_torchscript_export(trained, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    verify = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "verify_net_in_out",
-            "network_def",
-            "--meta_file",
-            str(CONFIGS / "metadata.json"),
-            "--config_file",
-            str(CONFIGS / "inference.json"),
-            "--device",
-            "cpu",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    verify = _bundle_cli("verify_net_in_out", "network_def", "--device", "cpu")
     assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]
     ts = tmp_path / "model.ts"
-    export = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monai.bundle",
-            "ckpt_export",
-            "network_def",
-            "--filepath",
-            str(ts),
-            "--ckpt_file",
-            str(trained / "bundle" / "models" / "stage2" / "model.pt"),
-            "--meta_file",
-            str(CONFIGS / "metadata.json"),
-            "--config_file",
-            str(CONFIGS / "inference.json"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
+    export = _bundle_cli(
+        "ckpt_export",
+        "network_def",
+        "--filepath",
+        str(ts),
+        "--ckpt_file",
+        str(trained / "bundle" / "models" / "stage2" / "model.pt"),
     )
     assert export.returncode == 0, export.stdout[-2000:] + export.stderr[-2000:]
     model = torch.jit.load(str(ts), map_location="cpu")

@@ -254,3 +254,19 @@ def test_channel_argmax_matches_torch_argmax_and_keeps_meta():
     assert out.dtype == torch.uint8 and out.shape == (1, 7, 6, 5)
     assert torch.equal(out.as_tensor().long(), scores.as_tensor().argmax(0, keepdim=True))
     assert torch.equal(out.affine, scores.affine)
+
+
+def test_voxel_spacing_and_margins_from_affines():
+    from liver3d.geometry import margin_voxels, voxel_spacing
+
+    affine = torch.tensor(
+        [[0.0, -0.8, 0, 0], [0.7, 0, 0, 0], [0, 0, 3.0, 0], [0, 0, 0, 1]], dtype=torch.float64
+    )
+    assert np.allclose(voxel_spacing(affine), [0.7, 0.8, 3.0])
+    assert np.allclose(
+        voxel_spacing(MetaTensor(torch.zeros(2, 1, 2, 2, 2), affine=affine.expand(2, 4, 4))), [0.7, 0.8, 3.0]
+    )
+    assert voxel_spacing(None) == [1.0, 1.0, 1.0]
+    assert margin_voxels(10, [0.7, 0.8, 3.0]) == [15, 13, 4]
+    assert margin_voxels([1, 2, 3], [1, 1, 1]) == [1, 2, 3]
+    assert voxel_spacing(torch.zeros(1, 1, 8, 8, 8)) == [1.0, 1.0, 1.0]  # no affine: 1 mm

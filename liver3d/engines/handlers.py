@@ -12,6 +12,7 @@ from ignite.engine import Engine, Events
 from liver3d.data.datalist import case_name
 from liver3d.evaluation.metrics import StructureScores, format_table, score_case, summarize
 from liver3d.evaluation.report import write_csv, write_evaluation
+from liver3d.geometry import voxel_spacing
 from liver3d.io.atomic import atomic_path
 from liver3d.labels import load_label_table
 
@@ -122,8 +123,7 @@ class VolumeMetrics:
         output = engine.state.output
         for item in output if isinstance(output, list) else [output]:
             pred, ref = item[self.pred_key], item[self.label_key]
-            affine = np.asarray(torch.as_tensor(ref.affine), dtype=float)
-            spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+            spacing = voxel_spacing(ref)
             source = (getattr(ref, "meta", {}) or {}).get("filename_or_obj", f"case{len(self.scores)}")
             self.scores += score_case(
                 pred.detach().cpu(), ref.detach().cpu(), spacing, case_name(str(source))

@@ -11,7 +11,6 @@ you choose, so a 512x512x600 CT fits a small GPU with ``sw_device="cuda"``, ``de
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -21,6 +20,7 @@ from monai.inferers import Inferer, sliding_window_inference
 from monai.transforms import KeepLargestConnectedComponent
 from monai.utils import convert_to_dst_type
 
+from liver3d.geometry import margin_voxels, voxel_spacing
 from liver3d.labels import load_label_table
 
 
@@ -81,16 +81,6 @@ class CascadeInferer(Inferer):
         self.keep_largest = KeepLargestConnectedComponent(applied_labels=[1], independent=False)
         self.tumor = load_label_table().value("tumor")
 
-    def _margin_vox(self, inputs: torch.Tensor) -> list[int]:
-        affine = getattr(inputs, "affine", None)
-        if affine is None:
-            spacing = [1.0, 1.0, 1.0]
-        else:
-            affine = torch.as_tensor(affine, dtype=torch.float64)
-            affine = affine[0] if affine.ndim == 3 else affine  # a batch shares one grid here
-            spacing = affine[:3, :3].pow(2).sum(0).sqrt().tolist()
-        return [int(math.ceil(self.margin_mm / s)) for s in spacing]
-
     @torch.no_grad()
     def stage1_probabilities(self, inputs: torch.Tensor) -> torch.Tensor:
         """Stage-1 probabilities upsampled to the input grid (B, C, X, Y, Z)."""
@@ -107,7 +97,7 @@ class CascadeInferer(Inferer):
     def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
         self.stage1.eval()  # the evaluator puts only the stage-2 network in eval mode
         plain = inputs.as_tensor() if hasattr(inputs, "as_tensor") else inputs
-        margin = self._margin_vox(inputs)
+        margin = margin_voxels(self.margin_mm, voxel_spacing(inputs))
         coarse_probs = self.stage1_probabilities(inputs)
         out = torch.zeros_like(coarse_probs)
         out[:, 0] = 1.0

@@ -151,9 +151,20 @@ def load_volume(path: str | Path, dtype: type | None = np.float32):
     try:
         return loader(str(path))
     except Exception as err:
-        if is_nifti(path):
-            read_array(path)  # re-raise the precise problem (truncation, bad header) when there is one
-        raise VolumeError(path, f"cannot load ({_short(err)})") from err
+        raise explain_load_failure(path, err) from err
+
+
+def explain_load_failure(path: str | Path, err: BaseException) -> VolumeError:
+    """The :class:`VolumeError` that says why ``path`` failed to load (missing, truncated, bad header...)."""
+    path = Path(path)
+    if not path.exists():
+        return VolumeError(path, "file not found")
+    if is_nifti(path):
+        try:
+            read_array(path)  # names the precise problem when there is one
+        except VolumeError as precise:
+            return precise
+    return VolumeError(path, f"cannot load ({_short(err)})")
 
 
 def _short(err: BaseException) -> str:

@@ -16,7 +16,7 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import LoadImaged, MapTransform
 
-from liver3d.io.readers import VolumeError, is_nifti, read_array
+from liver3d.io.readers import VolumeError, explain_load_failure
 from liver3d.labels import load_label_table
 
 
@@ -43,12 +43,11 @@ class LoadVolumed(LoadImaged):
         except Exception as err:
             d = dict(data)
             paths = [d[k] for k in self.key_iterator(d) if isinstance(d[k], (str, Path))]
-            for path in paths:
-                if not Path(path).exists():
-                    raise VolumeError(path, "file not found") from err
-            for path in paths:
-                if is_nifti(path):
-                    read_array(path)  # raises the precise problem (truncation, bad header) when there is one
+            explained = [explain_load_failure(p, err) for p in paths]
+            # The first file with a problem of its own, else the loader's message for all of them.
+            precise = next((e for e in explained if not e.problem.startswith("cannot load")), None)
+            if precise is not None:
+                raise precise from err
             where = ", ".join(str(p) for p in paths) or "<in-memory data>"
             raise VolumeError(where, f"cannot load ({str(err).splitlines()[0][:200]})") from err
 

@@ -6,7 +6,6 @@ the full grid.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 
@@ -14,6 +13,8 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import CropForegroundd
+
+from liver3d.geometry import margin_voxels, voxel_spacing
 
 
 class LabelSelector:
@@ -71,14 +72,8 @@ class LiverROICropd(CropForegroundd):
         )
         self.margin_mm = margin_mm
 
-    def _margin_voxels(self, source: torch.Tensor) -> list[int]:
-        pixdim = getattr(source, "pixdim", None)
-        spacing = [float(s) for s in pixdim[:3]] if pixdim is not None else [1.0, 1.0, 1.0]
-        margins = [self.margin_mm] * 3 if np.isscalar(self.margin_mm) else list(self.margin_mm)  # type: ignore[arg-type]
-        return [int(math.ceil(float(m) / s)) for m, s in zip(margins, spacing)]
-
     def __call__(
         self, data: Mapping[Hashable, torch.Tensor], lazy: bool | None = None
     ) -> dict[Hashable, torch.Tensor]:
-        self.cropper.margin = self._margin_voxels(data[self.source_key])
+        self.cropper.margin = margin_voxels(self.margin_mm, voxel_spacing(data[self.source_key]))
         return super().__call__(data, lazy=lazy)
