@@ -9,13 +9,16 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {
+    "cam",
     "data",
     "engines",
     "evaluation",
     "export",
+    "geometry",
     "inference",
     "io",
     "labels",
+    "networks",
     "paths",
     "phantoms",
     "transforms",

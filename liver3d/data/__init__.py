@@ -8,11 +8,13 @@ from liver3d.data.datalist import (
     keep_keys,
     load_datalist,
 )
+from liver3d.data.slices import SliceDataset
 from liver3d.data.splits import kfold_by_patient, patients, split_by_patient
 
 __all__ = [
     "DatalistError",
     "Finding",
+    "SliceDataset",
     "check_datalist",
     "check_pair",
     "datalist_from_folder",

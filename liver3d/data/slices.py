@@ -29,6 +29,7 @@ class SliceDataset(Dataset):
         slice_transform: optional per-item transform of the slice dict (augmentation, resizing).
         background_fraction: keep at most this fraction of background slices per volume (None keeps all),
             chosen evenly along the volume so the choice is reproducible.
+        min_pixels: liver/tumor pixels a slice needs to count as liver/tumor (ignores specks).
     """
 
     def __init__(
@@ -38,9 +39,10 @@ class SliceDataset(Dataset):
         context: int = 1,
         slice_transform: Callable[[dict], dict] | None = None,
         background_fraction: float | None = None,
+        min_pixels: int = 1,
     ) -> None:
         self.slice_transform = slice_transform
-        slicer = VolumeToSlices(context=context)
+        slicer = VolumeToSlices(context=context, min_pixels=min_pixels)
         self.items: list[dict] = []
         for entry in entries:
             volume = volume_transform(dict(entry))

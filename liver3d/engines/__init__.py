@@ -1,6 +1,15 @@
 """Glue for MONAI's Ignite engines: handlers and checkpoint helpers named by bundle configs."""
 
-from liver3d.engines.checkpoints import latest_checkpoint
+from liver3d.engines.checkpoints import latest_checkpoint, load_model_weights
+from liver3d.engines.classification import ClassificationReport, ConfusionMetric, classification_metrics
 from liver3d.engines.handlers import TrainingCurves, VolumeMetrics
 
-__all__ = ["TrainingCurves", "VolumeMetrics", "latest_checkpoint"]
+__all__ = [
+    "ClassificationReport",
+    "ConfusionMetric",
+    "TrainingCurves",
+    "VolumeMetrics",
+    "classification_metrics",
+    "latest_checkpoint",
+    "load_model_weights",
+]

@@ -14,3 +14,14 @@ def latest_checkpoint(ckpt_dir: str | Path, prefix: str = "checkpoint") -> str |
         if match and int(match.group(1)) > best_epoch:
             best, best_epoch = str(path), int(match.group(1))
     return best
+
+
+def load_model_weights(path: str | Path, device: str | object = "cpu") -> dict:
+    """The network state dict in ``path``: a ``model.pt`` from ``CheckpointSaver`` (the bare state dict) or a
+    full training checkpoint (``{"model": ..., "optimizer": ...}``)."""
+    import torch
+
+    state = torch.load(str(path), map_location=device, weights_only=True)
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]
+    return state

@@ -62,3 +62,22 @@ def _auc(y_true: np.ndarray, y_prob: np.ndarray, cls: int) -> float:
     if positives.all() or not positives.any():
         return float("nan")  # undefined without both positives and negatives
     return float(skm.roc_auc_score(positives, y_prob[:, cls]))
+
+
+def format_classification_table(report: dict) -> str:
+    """Markdown: overall accuracy / balanced accuracy with CIs, then one row per class."""
+    ci = report.get("accuracy_ci95", [float("nan")] * 2)
+    bci = report.get("balanced_accuracy_ci95", [float("nan")] * 2)
+    lines = [
+        f"n = {report['n']}; accuracy {report['accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]; "
+        f"balanced accuracy {report['balanced_accuracy']:.3f} [{bci[0]:.3f}, {bci[1]:.3f}] (95% bootstrap CI)",
+        "",
+        "| class | precision | recall | F1 | AUC (one-vs-rest) | support |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in report["per_class"].items():
+        lines.append(
+            f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+            f"{row['auc']:.3f} | {row['support']} |"
+        )
+    return "\n".join(lines)

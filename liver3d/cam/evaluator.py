@@ -1,0 +1,248 @@
+"""The CAM evaluator on volumes: classifier CAMs stacked into CAM volumes on the input's grid, scored in 3D.
+
+Slice mode (2D/2.5D classifiers): every axial slice of the preprocessed volume goes through the classifier;
+each slice's CAM for the structure's class is min-max normalised and weighted by the slice's probability of
+containing the structure (``gating``), then the slices are stacked back into a volume. Volume mode (3D
+classifiers): one 3D CAM per volume. Either way the CAM volume is taken back through the preprocessing
+(MONAI's ``Invertd``: resize, crop, orientation) to the input's grid, written as NIfTI with the input's
+affine (a heatmap over the CT in 3D Slicer), and scored against the label map by
+:class:`~liver3d.cam.scoring.CamScores`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.transforms import Invertd
+from torch import nn
+
+from liver3d.cam.gradcam import compute_cam, layer_by_name
+from liver3d.cam.scoring import CamScores, format_cam_table, seed_thresholds
+from liver3d.data.datalist import case_name
+from liver3d.evaluation.report import write_csv
+from liver3d.io.atomic import atomic_path
+from liver3d.io.nifti import save_nifti
+from liver3d.io.readers import read_array
+from liver3d.transforms.slicing import VolumeToSlices, stack_slices
+from liver3d.viz.montage import to_ras
+
+GATINGS = ("probability", "prediction", "none")
+MODES = ("slices", "volume")
+
+
+@dataclass(frozen=True)
+class CamStructure:
+    """What a CAM is scored against: the CAM of ``class_index``, the label values of the reference, and
+    the classes whose summed slice probability gates the slice CAMs (e.g. liver: liver + tumor slices)."""
+
+    name: str
+    class_index: int
+    reference: tuple[int, ...]
+    gate: tuple[int, ...] = ()
+
+    @classmethod
+    def parse(cls, spec: Mapping) -> CamStructure:
+        return cls(
+            name=str(spec["name"]),
+            class_index=int(spec["class_index"]),
+            reference=tuple(int(v) for v in spec["reference"]),
+            gate=tuple(int(v) for v in spec.get("gate", [spec["class_index"]])),
+        )
+
+
+class CamEvaluator:
+    """Run with :meth:`run`; see the module docstring. ``structures`` are dicts or :class:`CamStructure`.
+
+    Args:
+        network: the trained classifier (its weights already loaded).
+        data: datalist entries with ``image`` and ``label``.
+        preprocessing: the dictionary transform that prepares a volume for the classifier (must be
+            invertible for the spatial steps: orientation, spacing, resize, crop).
+        output_dir: CAM NIfTI (``cams/``), CSV tables, summary JSON/Markdown and overlay PNGs.
+        mode: "slices" (2D/2.5D classifier, ``context`` slices per input) or "volume" (3D classifier).
+        thresholds: pseudo-mask thresholds to sweep (default: seed 000's ``linspace(0.5, 0.99, 20)``).
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        data: Sequence[dict],
+        preprocessing: Callable[[dict], dict],
+        output_dir: str | Path,
+        structures: Sequence[Mapping | CamStructure],
+        target_layer: str,
+        mode: str = "slices",
+        method: str = "gradcam",
+        context: int = 1,
+        batch_size: int = 16,
+        gating: str = "probability",
+        thresholds: Sequence[float] | None = None,
+        opening_radius: int = 1,
+        closing_radius: int = 1,
+        device: str | torch.device = "cpu",
+        save_cams: bool = True,
+        overlays: bool = True,
+        n_bootstrap: int = 2000,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if gating not in GATINGS:
+            raise ValueError(f"gating must be one of {GATINGS}, got {gating!r}")
+        layer_by_name(network, target_layer)  # fail before any work on a wrong layer name
+        self.network, self.data, self.preprocessing = network, list(data), preprocessing
+        self.output_dir = Path(output_dir)
+        self.structures = [s if isinstance(s, CamStructure) else CamStructure.parse(s) for s in structures]
+        self.target_layer, self.mode, self.method = target_layer, mode, method
+        self.context, self.batch_size, self.gating = context, batch_size, gating
+        self.thresholds = tuple(thresholds) if thresholds is not None else seed_thresholds()
+        self.opening_radius, self.closing_radius = opening_radius, closing_radius
+        self.device = torch.device(device)
+        self.save_cams, self.overlays, self.n_bootstrap = save_cams, overlays, n_bootstrap
+        self.inverter = Invertd(
+            keys="cam", transform=preprocessing, orig_keys="image", nearest_interp=False, to_tensor=True
+        )
+
+    # -- CAMs in the classifier's space -------------------------------------------------------------------
+    def slice_cams(self, image: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(S, X, Y, Z) gated CAM volume per structure and (Z, C) slice probabilities, from (1, X, Y, Z)."""
+        sliced = VolumeToSlices(context=self.context)(image)
+        slices, indices = sliced["image"].float(), sliced["slice_index"].tolist()
+        depth = image.shape[-1]
+        probs, maps = [], {s.name: [] for s in self.structures}
+        for start in range(0, len(indices), self.batch_size):
+            batch = slices[start : start + self.batch_size].to(self.device)
+            with torch.no_grad():
+                p = torch.softmax(self.network(batch), dim=1).cpu()
+            probs.append(p)
+            for s in self.structures:
+                cams = compute_cam(self.network, batch, self.target_layer, s.class_index, self.method)
+                weight = self._gate(p, s)
+                maps[s.name].extend(torch.from_numpy(c * float(w)) for c, w in zip(cams, weight))
+        volumes = [stack_slices(maps[s.name], indices, depth).numpy() for s in self.structures]
+        return np.stack(volumes), torch.cat(probs).numpy()
+
+    def _gate(self, probs: torch.Tensor, structure: CamStructure) -> torch.Tensor:
+        if self.gating == "none" or not structure.gate:
+            return torch.ones(len(probs))
+        if self.gating == "prediction":
+            return torch.isin(probs.argmax(1), torch.tensor(structure.gate)).float()
+        return probs[:, list(structure.gate)].sum(1)
+
+    def volume_cams(self, image: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(S, X, Y, Z) CAM volume per structure and (1, C) probabilities, from a (1, X, Y, Z) volume."""
+        batch = image.as_subclass(torch.Tensor)[None].float().to(self.device)
+        with torch.no_grad():
+            probs = torch.softmax(self.network(batch), dim=1).cpu().numpy()
+        cams = [
+            compute_cam(self.network, batch, self.target_layer, s.class_index, self.method)[0]
+            for s in self.structures
+        ]
+        return np.stack(cams), probs
+
+    # -- one case -----------------------------------------------------------------------------------------
+    def case_cam(self, entry: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CAM volumes on the input grid (S, *input shape), the input affine, and the class probabilities."""
+        d = self.preprocessing(dict(entry))
+        image = d["image"]
+        cams, probs = self.slice_cams(image) if self.mode == "slices" else self.volume_cams(image)
+        d["cam"] = MetaTensor(torch.from_numpy(cams), meta=dict(image.meta))
+        d["cam"].applied_operations = []
+        back = self.inverter(d)["cam"]
+        affine = np.asarray(torch.as_tensor(image.meta["original_affine"]), dtype=np.float64)
+        shape = tuple(int(s) for s in np.asarray(image.meta["spatial_shape"]).reshape(-1)[:3])
+        out = np.asarray(back.detach().cpu(), dtype=np.float32)
+        if out.shape[1:] != shape:
+            raise RuntimeError(f"CAM on {out.shape[1:]} after inversion, input grid is {shape}")
+        return np.clip(out, 0.0, 1.0), affine, probs
+
+    def run(self) -> dict:
+        self.network.eval()
+        scores = CamScores(self.thresholds)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        cam_paths: dict[str, dict[str, Path]] = {}
+        prob_rows = []
+        for n, entry in enumerate(self.data):
+            case = entry.get("case_id") or case_name(str(entry["image"]))
+            cams, affine, probs = self.case_cam(entry)
+            label, _ = read_array(entry["label"])
+            label_ras, _ = to_ras(np.asarray(label), affine)
+            for s, cam in zip(self.structures, cams):
+                if self.save_cams:
+                    path = save_nifti(cam, affine, self.output_dir / "cams" / f"{case}_cam_{s.name}.nii.gz")
+                    cam_paths.setdefault(s.name, {})[case] = path
+                cam_ras, _ = to_ras(cam, affine)
+                reference = np.isin(label_ras, s.reference)
+                scores.score_case(case, s.name, cam_ras, reference, self.opening_radius, self.closing_radius)
+            prob_rows += _probability_rows(case, probs, self.mode)
+            print(f"[{n + 1}/{len(self.data)}] {case}: CAM volumes {cams.shape[1:]}")
+        summary = scores.summary(self.n_bootstrap)
+        self._write(scores, summary, prob_rows)
+        if self.overlays and self.save_cams:
+            self._overlays(scores, cam_paths)
+        table = format_cam_table(summary)
+        print(table)
+        print(f"CAM volumes, tables and overlays: {self.output_dir}")
+        return {"summary": summary, "scores": scores}
+
+    def _write(self, scores: CamScores, summary: list[dict], prob_rows: list[dict]) -> None:
+        out = self.output_dir
+        write_csv(scores.per_case_rows(), out / "cam_per_case.csv")
+        write_csv(scores.per_slice_rows(), out / "cam_per_slice.csv")
+        write_csv(scores.sweep_rows(), out / "cam_sweep.csv")
+        write_csv(prob_rows, out / "class_probabilities.csv")
+        settings = {
+            "mode": self.mode,
+            "method": self.method,
+            "target_layer": self.target_layer,
+            "gating": self.gating,
+            "thresholds": list(self.thresholds),
+            "opening_radius": self.opening_radius,
+            "closing_radius": self.closing_radius,
+            "structures": [s.__dict__ for s in self.structures],
+        }
+        with atomic_path(out / "cam_summary.json") as tmp:
+            tmp.write_text(json.dumps({"settings": settings, "summary": summary}, indent=2))
+        with atomic_path(out / "cam_summary.md") as tmp:
+            tmp.write_text(format_cam_table(summary) + "\n")
+
+    def _overlays(self, scores: CamScores, cam_paths: dict[str, dict[str, Path]]) -> None:
+        from liver3d.viz.cam import save_cam_overlays
+
+        entries = {e.get("case_id") or case_name(str(e["image"])): e for e in self.data}
+        for s in self.structures:
+            ranked = scores.ranked_cases(s.name)
+            if not ranked:
+                continue
+            k = scores.common_threshold("volume", s.name)
+            picks = [("best", *ranked[0]), ("worst", *ranked[-1])]
+            save_cam_overlays(
+                [
+                    (
+                        f"{which}: {case} IoU {value:.3f}",
+                        entries[case]["image"],
+                        entries[case]["label"],
+                        cam_paths[s.name][case],
+                    )
+                    for which, case, value in picks
+                ],
+                s.reference,
+                self.thresholds[k],
+                self.output_dir / f"cam_best_worst_{s.name}.png",
+                self.opening_radius,
+                self.closing_radius,
+            )
+
+
+def _probability_rows(case: str, probs: np.ndarray, mode: str) -> list[dict]:
+    rows = []
+    for i, p in enumerate(probs):
+        row = {"case_id": case, "slice_index": i if mode == "slices" else ""}
+        row.update({f"p_class{c}": round(float(v), 5) for c, v in enumerate(p)})
+        rows.append(row)
+    return rows

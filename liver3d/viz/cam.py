@@ -1,0 +1,63 @@
+"""PNG overlays of CAM volumes: CT with the reference contour, and the CAM heatmap with the pseudo-mask contour.
+
+Each row is one case, on the axial slice where the reference structure is largest, in radiological view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from liver3d.cam.pseudomask import cam_to_mask  # noqa: E402
+from liver3d.io.atomic import atomic_path  # noqa: E402
+from liver3d.io.readers import read_array  # noqa: E402
+from liver3d.viz.montage import radiological_view, to_ras  # noqa: E402
+from liver3d.windows import window_bounds  # noqa: E402
+
+
+def save_cam_overlays(
+    rows: Sequence[tuple[str, str | Path, str | Path, str | Path]],
+    reference_values: Sequence[int],
+    threshold: float,
+    out_png: str | Path,
+    opening_radius: int = 1,
+    closing_radius: int = 1,
+    window: str = "abdomen",
+) -> Path:
+    """``rows``: (title, CT path, label path, CAM NIfTI path); the pseudo-mask is the 3D one at ``threshold``."""
+    lower, upper = window_bounds(window)
+    fig, axes = plt.subplots(len(rows), 2, figsize=(7.5, 3.8 * len(rows)), squeeze=False)
+    for (title, image_path, label_path, cam_path), (ax_ct, ax_cam) in zip(rows, axes):
+        ct, affine = read_array(image_path)
+        ct_ras, spacing = to_ras(np.asarray(ct, dtype=np.float32), affine)
+        label, label_affine = read_array(label_path)
+        reference = np.isin(to_ras(np.asarray(label), label_affine)[0], list(reference_values))
+        cam, cam_affine = read_array(cam_path)
+        cam_ras = to_ras(np.asarray(cam, dtype=np.float32), cam_affine)[0]
+        z = int(reference.sum(axis=(0, 1)).argmax())
+        aspect = spacing[1] / spacing[0]
+        ref_slice = radiological_view(reference[:, :, z])
+        cam_slice = radiological_view(cam_ras[:, :, z])
+        mask = radiological_view(cam_to_mask(cam_ras, threshold, opening_radius, closing_radius)[:, :, z])
+        for ax in (ax_ct, ax_cam):
+            ax.imshow(radiological_view(ct_ras[:, :, z]), cmap="gray", vmin=lower, vmax=upper, aspect=aspect)
+            ax.axis("off")
+        ax_ct.contour(ref_slice, levels=[0.5], colors=["yellow"], linewidths=1.0)
+        ax_ct.set_title(f"{title}\nreference (yellow), z={z}", fontsize=8)
+        ax_cam.imshow(cam_slice, cmap="jet", alpha=0.45, vmin=0, vmax=1, aspect=aspect)
+        ax_cam.contour(ref_slice, levels=[0.5], colors=["yellow"], linewidths=0.8)
+        if mask.any():
+            ax_cam.contour(mask, levels=[0.5], colors=["white"], linewidths=1.0, linestyles="dashed")
+        ax_cam.set_title(f"CAM, pseudo-mask at {threshold:.2f} (white)", fontsize=8)
+    fig.tight_layout()
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return Path(out_png)
