@@ -18,6 +18,7 @@ from liver3d.evaluation.report import write_csv
 from liver3d.io.atomic import atomic_path
 
 STATISTICS = ("balanced_accuracy", "accuracy", "recall")
+PRED_AND_LABEL = from_engine(["pred", "label"])
 
 
 def _as_batch(values) -> torch.Tensor:
@@ -46,7 +47,7 @@ class ConfusionMetric(Metric):
         num_classes: int,
         statistic: str = "balanced_accuracy",
         class_index: int | None = None,
-        output_transform: Callable = from_engine(["pred", "label"]),
+        output_transform: Callable = PRED_AND_LABEL,
     ) -> None:
         if statistic not in STATISTICS:
             raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
