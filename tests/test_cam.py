@@ -56,3 +56,29 @@ def test_unknown_layer_is_named():
         compute_cam(
             resnet(18, spatial_dims=2, in_channels=1, num_classes=2), torch.randn(1, 1, 32, 32), "layer9", 0
         )
+
+
+def test_cam_scores_pick_one_threshold_for_the_data_set():
+    """Two cases whose CAM is a ramp: the common threshold maximises the mean IoU, not each case's IoU."""
+    from liver3d.cam import CamScores
+
+    thresholds = (0.5, 0.7, 0.9)
+    scores = CamScores(thresholds)
+    ramp = np.tile(np.linspace(0, 1, 10)[:, None, None], (1, 6, 4))  # value x/9 along axis 0
+    for case, first in (("a", 5), ("b", 8)):  # reference: rows >= first
+        reference = np.zeros(ramp.shape, bool)
+        reference[first:] = True
+        scores.score_case(case, "tumor", ramp, reference, opening_radius=0, closing_radius=0)
+    scores.score_case("empty", "tumor", ramp, np.zeros(ramp.shape, bool))  # no tumor: not scored
+    # pseudo-masks: t=0.5 -> rows 5..9, t=0.7 -> rows 7..9, t=0.9 -> row 9
+    a = np.array([1.0, 3 / 5, 1 / 5])
+    b = np.array([2 / 5, 2 / 3, 1 / 2])  # case b alone would pick 0.7
+    k = int(np.argmax((a + b) / 2))
+    summary = {(r["structure"], r["protocol"]): r for r in scores.summary(n_bootstrap=10)}
+    volume = summary[("tumor", "volume")]
+    assert volume["n"] == 2 and volume["threshold"] == thresholds[k]
+    assert volume["iou"] == pytest.approx((a[k] + b[k]) / 2)
+    assert k == 0 and volume["oracle_iou"] == pytest.approx((1.0 + 2 / 3) / 2)
+    # one slice record per axial slice holding the reference (axis 2: all 4 slices, both cases)
+    assert summary[("tumor", "slice")]["n"] == 8
+    assert [c for c, _ in scores.ranked_cases("tumor")] == ["a", "b"]

@@ -1,6 +1,9 @@
+import json
+
 import numpy as np
 import pytest
 import torch
+from sklearn import metrics as skm
 
 from liver3d.data import load_datalist
 from liver3d.data.slices import SliceDataset
@@ -62,3 +65,50 @@ def test_classification_report_on_a_known_case():
     assert report["per_class"]["tumor"]["auc"] == pytest.approx(1.0)
     lo, hi = report["accuracy_ci95"]
     assert lo <= report["accuracy"] <= hi
+
+
+def test_confusion_metric_matches_sklearn_and_skips_absent_classes():
+    from liver3d.engines import ConfusionMetric, classification_metrics
+
+    rng = np.random.default_rng(0)
+    y_true = rng.choice([0, 2], size=40)  # class 1 never occurs
+    scores = rng.normal(size=(40, 3))
+    scores[np.arange(40), y_true] += 1.0
+    halves = [
+        (list(torch.tensor(scores[:25])), list(torch.tensor(y_true[:25]))),
+        (torch.tensor(scores[25:]), torch.tensor(y_true[25:])),
+    ]
+    balanced = ConfusionMetric(3)
+    metrics = classification_metrics(["a", "b", "c"])
+    for metric in [balanced, *metrics.values()]:
+        metric.reset()
+        for pred, label in halves:  # lists of decollated items and batched tensors alike
+            metric.update((pred, label))
+    y_pred = scores.argmax(1)
+    assert balanced.compute() == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
+    assert metrics["val_accuracy"].compute() == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    assert metrics["val_recall_c"].compute() == pytest.approx(np.mean(y_pred[y_true == 2] == 2))
+    assert np.isnan(metrics["val_recall_b"].compute())
+
+
+def test_tumor_presence_of_volumes(phantom_dir):
+    from liver3d.data import inverse_frequency_weights, volume_classes
+    from liver3d.transforms import TumorPresenced
+
+    entries = json.loads((phantom_dir / "dataset.json").read_text())["training"]
+    entries = [{**e, "label": str(phantom_dir / e["label"])} for e in entries]
+    classes = volume_classes(entries)
+    assert classes == [int(e["has_tumor"]) for e in entries]
+    label = torch.zeros(1, 8, 8, 8)
+    label[0, 2:4, 2:4, 2:4] = 2
+    assert int(TumorPresenced(min_voxels=8)({"label": label})["label"]) == 1
+    assert int(TumorPresenced(min_voxels=9)({"label": label})["label"]) == 0
+    weights = inverse_frequency_weights([0, 1, 1, 1], 2)
+    assert weights[0] / weights[1] == pytest.approx(3.0)
+
+
+def test_empty_validation_split_stops_with_a_message():
+    from liver3d.data import require_nonempty
+
+    with pytest.raises(SystemExit, match="no cases in val"):
+        require_nonempty({"train": [1, 2], "val": [], "test": []})

@@ -1,6 +1,7 @@
 """Datalists, patient-level splits and dataset integrity checks."""
 
 from liver3d.data.checks import Finding, check_datalist, check_pair, require_valid_inputs
+from liver3d.data.classes import inverse_frequency_weights, tumor_present, volume_classes
 from liver3d.data.datalist import (
     DatalistError,
     datalist_from_folder,
@@ -9,7 +10,7 @@ from liver3d.data.datalist import (
     load_datalist,
 )
 from liver3d.data.slices import SliceDataset
-from liver3d.data.splits import kfold_by_patient, patients, split_by_patient
+from liver3d.data.splits import kfold_by_patient, patients, require_nonempty, split_by_patient
 
 __all__ = [
     "DatalistError",
@@ -19,10 +20,14 @@ __all__ = [
     "check_pair",
     "datalist_from_folder",
     "declared_labels",
+    "inverse_frequency_weights",
     "keep_keys",
     "kfold_by_patient",
     "load_datalist",
     "patients",
+    "require_nonempty",
     "require_valid_inputs",
     "split_by_patient",
+    "tumor_present",
+    "volume_classes",
 ]

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from liver3d.data.classes import inverse_frequency_weights
 from liver3d.data.datalist import case_name
 from liver3d.transforms.slicing import VolumeToSlices
 
@@ -77,11 +78,7 @@ class SliceDataset(Dataset):
 
     def class_weights(self, num_classes: int = 3) -> torch.Tensor:
         """Inverse-frequency weights for cross-entropy, normalised to mean 1 (absent classes get 0)."""
-        counts = self.class_counts(num_classes).astype(float)
-        weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / num_classes, 0.0)
-        present = weights > 0
-        weights[present] /= weights[present].mean()
-        return torch.tensor(weights, dtype=torch.float32)
+        return inverse_frequency_weights(self.labels, num_classes)
 
 
 def _keep_indices(slice_labels: np.ndarray, background_fraction: float | None) -> list[int]:

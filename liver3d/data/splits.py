@@ -91,3 +91,14 @@ def kfold_by_patient(
 
 def patients(entries: Sequence[dict]) -> set[str]:
     return {str(e["patient_id"]) for e in entries}
+
+
+def require_nonempty(split: dict[str, list], parts: Sequence[str] = ("train", "val")) -> dict[str, list]:
+    """Stop with a clear message when a split part the bundle needs is empty (too few patients)."""
+    empty = [p for p in parts if not split.get(p)]
+    if empty:
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in split.items())
+        raise SystemExit(
+            f"ERROR split: no cases in {', '.join(empty)} ({sizes}); add patients or raise val_fraction"
+        )
+    return split

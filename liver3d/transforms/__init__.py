@@ -1,6 +1,6 @@
 """liver3d transforms: array transforms with thin dictionary wrappers, as MONAI's own."""
 
-from liver3d.transforms.discrete import ChannelArgmax, ChannelArgmaxd
+from liver3d.transforms.discrete import ChannelArgmax, ChannelArgmaxd, TumorPresenced
 from liver3d.transforms.intensity import MultiWindowHU, MultiWindowHUd, WindowHU, WindowHUd
 from liver3d.transforms.io import LoadVolumed, ValidateCTd
 from liver3d.transforms.patches import BalancedPatchd
@@ -19,6 +19,7 @@ __all__ = [
     "MultiWindowHU",
     "MultiWindowHUd",
     "ResampleToInputd",
+    "TumorPresenced",
     "ValidateCTd",
     "VolumeToSlices",
     "VolumeToSlicesd",

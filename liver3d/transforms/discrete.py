@@ -45,3 +45,22 @@ class ChannelArgmaxd(MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.argmax(d[key])
         return d
+
+
+class TumorPresenced(MapTransform):
+    """Replace the label map under ``keys`` by the volume's class: 1 if it holds >= ``min_voxels`` tumor
+    voxels, else 0 (a long scalar tensor, ready for cross-entropy). Spatial transforms go before this."""
+
+    def __init__(self, keys: KeysCollection = "label", min_voxels: int = 1, allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.min_voxels = min_voxels
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        from liver3d.data.classes import tumor_present
+
+        d = dict(data)
+        for key in self.key_iterator(d):
+            label = d[key]
+            plain = label.as_tensor() if isinstance(label, MetaTensor) else torch.as_tensor(label)
+            d[key] = torch.tensor(tumor_present(plain, self.min_voxels), dtype=torch.long)
+        return d

@@ -69,7 +69,10 @@ def plot_roc(
     ax.set_xlabel("false positive rate (1 - specificity)")
     ax.set_ylabel("true positive rate (sensitivity)")
     ax.set_title(title or "ROC, one vs rest")
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.set_title((title or "ROC") + " (undefined: one class only)")
     ax.set_aspect("equal")
     fig.tight_layout()
     return _save(fig, path)

@@ -1,0 +1,34 @@
+"""Class labels of whole volumes (tumor present or not) and inverse-frequency class weights."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from liver3d.io.readers import read_array
+from liver3d.labels import load_label_table
+
+
+def tumor_present(label: np.ndarray | torch.Tensor, min_voxels: int = 1) -> int:
+    """1 if the label map holds at least ``min_voxels`` tumor voxels, else 0."""
+    tumor = load_label_table().value("tumor")
+    count = (
+        torch.as_tensor(np.asarray(label) if not isinstance(label, torch.Tensor) else label) == tumor
+    ).sum()
+    return int(int(count) >= min_voxels)
+
+
+def volume_classes(entries: Sequence[dict], min_voxels: int = 1, label_key: str = "label") -> list[int]:
+    """Tumor presence of every entry, read from its label file."""
+    return [tumor_present(read_array(e[label_key])[0], min_voxels) for e in entries]
+
+
+def inverse_frequency_weights(labels: Sequence[int], num_classes: int) -> torch.Tensor:
+    """Cross-entropy weights proportional to 1 / class frequency, mean 1 over present classes (absent: 0)."""
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=num_classes).astype(float)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / num_classes, 0.0)
+    present = weights > 0
+    weights[present] /= weights[present].mean()
+    return torch.tensor(weights, dtype=torch.float32)
