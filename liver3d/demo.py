@@ -3,7 +3,9 @@
 1. generate CT phantoms: a training set and a held-out test set (another seed), and check both;
 2. draw a montage of axial slices with the labels;
 3. train the ``liver_tumor_seg`` cascade (stage 1 coarse, stage 2 liver ROI) with ``monai.bundle run``;
-4. evaluate it on the held-out phantoms: NIfTI label maps, 3D Slicer segmentations and a metrics table.
+4. evaluate it on the held-out phantoms: NIfTI label maps, 3D Slicer segmentations and a metrics table;
+5. train the ``liver_slice_cls`` slice classifier briefly, evaluate it on every held-out slice, and run its
+   Grad-CAM evaluator: CAM volumes as NIfTI and the pseudo-mask IoU/Dice table next to seed 000's numbers.
 
 Every bundle step is the same ``python -m monai.bundle run ...`` command a user types; the demo prints it.
 """
@@ -25,7 +27,7 @@ from liver3d.phantoms.dataset import write_phantom_dataset
 from liver3d.split import write_split
 from liver3d.viz.montage import save_montage
 
-SEG_BUNDLE = REPO_ROOT / "bundles" / "liver_tumor_seg" / "configs"
+BUNDLES = REPO_ROOT / "bundles"
 
 
 def _phantoms(out: Path, cases: int, seed: int, shape, workers: int, label: str) -> Path:
@@ -43,9 +45,10 @@ def _phantoms(out: Path, cases: int, seed: int, shape, workers: int, label: str)
     return datalist
 
 
-def run_bundle(configs: list[str], overrides: dict, log: Path) -> None:
-    """Run ``python -m monai.bundle run`` with ``configs`` and ``overrides``; keep its log, echo the metrics."""
-    files = [str(SEG_BUNDLE / c) for c in configs]
+def run_bundle(bundle: str, configs: list[str], overrides: dict, log: Path) -> None:
+    """Run ``python -m monai.bundle run`` with ``bundle``'s ``configs`` and ``overrides``; keep its log, echo
+    the metrics and tables."""
+    files = [str(BUNDLES / bundle / "configs" / c) for c in configs]
     config_arg = files[0] if len(files) == 1 else "[" + ",".join(f"'{f}'" for f in files) + "]"
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_arg]
     for key, value in overrides.items():
@@ -58,7 +61,7 @@ def run_bundle(configs: list[str], overrides: dict, log: Path) -> None:
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False)
     text = log.read_text()
     for line in text.splitlines():
-        if "Metrics --" in line or line.startswith("|") or line.startswith("per-case metrics"):
+        if "Metrics --" in line or line.startswith(("|", "per-case metrics", "n = ")):
             print("      " + line.split(" - INFO - ")[-1])
     if proc.returncode != 0:
         tail = "\n".join(text.splitlines()[-15:])
@@ -87,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--roi-size", type=int, nargs=3, default=(64, 64, 32))
     parser.add_argument("--epochs", type=int, default=80, help="epochs per stage")
+    parser.add_argument("--cls-epochs", type=int, default=12, help="slice classifier epochs (0 skips it)")
+    parser.add_argument("--cls-image-size", type=int, default=128, help="slice classifier input, pixels")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--skip-training", action="store_true", help="only phantoms, check, split and montage"
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     shape = tuple(args.shape)
     start = time.perf_counter()
 
-    print("[1/5] CT phantoms (python -m liver3d.phantoms) and dataset check (python -m liver3d.check)")
+    print("[1/7] CT phantoms (python -m liver3d.phantoms) and dataset check (python -m liver3d.check)")
     train_list = _phantoms(out / "phantoms", args.train_cases, args.seed, shape, args.workers, "training")
     test_list = _phantoms(
         out / "phantoms_test", args.test_cases, args.seed + 1000, shape, args.workers, "held-out test"
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         + " / ".join(f"{len(patients(v))} {k}" for k, v in parts.items())
     )
 
-    print("[2/5] montage of axial slices with liver (green) and tumor (red)")
+    print("[2/7] montage of axial slices with liver (green) and tumor (red)")
     shown = entries[:3]
     png = save_montage(
         [(e["image"], e["label"]) for e in shown], out / "montage.png", titles=[e["case_id"] for e in shown]
@@ -136,14 +141,17 @@ def main(argv: list[str] | None = None) -> int:
         "resume": False,
     }
     print(
-        f"[3/5] training stage 1 (liver and tumor on a {args.fine_pixdim[0] * 2:g} mm grid), {args.epochs} epochs"
+        f"[3/7] training stage 1 (liver and tumor on a {args.fine_pixdim[0] * 2:g} mm grid), {args.epochs} epochs"
     )
-    run_bundle(["train.json"], train, out / "logs" / "train_stage1.log")
-    print(f"[4/5] training stage 2 (liver ROI at {args.fine_pixdim[0]:g} mm), {args.epochs} epochs")
-    run_bundle(["train.json", "train_stage2.json"], train, out / "logs" / "train_stage2.log")
-
-    print("[5/5] cascade inference and evaluation on the held-out phantoms")
+    run_bundle("liver_tumor_seg", ["train.json"], train, out / "logs" / "train_stage1.log")
+    print(f"[4/7] training stage 2 (liver ROI at {args.fine_pixdim[0]:g} mm), {args.epochs} epochs")
     run_bundle(
+        "liver_tumor_seg", ["train.json", "train_stage2.json"], train, out / "logs" / "train_stage2.log"
+    )
+
+    print("[5/7] cascade inference and evaluation on the held-out phantoms")
+    run_bundle(
+        "liver_tumor_seg",
         ["inference.json", "evaluate.json"],
         {**common, "input": test_list.parent},
         out / "logs" / "evaluate.log",
@@ -152,8 +160,43 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"      training curves: {work / 'eval' / 'stage1' / 'training_curves.png'}, {work / 'eval' / 'stage2' / 'training_curves.png'}"
     )
+    if args.cls_epochs > 0:
+        slice_classifier(out, test_list.parent, args.cls_epochs, args.cls_image_size, args.seed)
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def slice_classifier(out: Path, test_dir: Path, epochs: int, image_size: int, seed: int) -> None:
+    """Steps 6-7: the liver_slice_cls bundle on the same phantoms (same patient-level split rule)."""
+    work = out / "liver_slice_cls"
+    common = {"bundle_root": work, "image_size": image_size}
+    print(f"[6/7] training the slice classifier (background / liver / tumor, ResNet-18 2D), {epochs} epochs")
+    run_bundle(
+        "liver_slice_cls",
+        ["train.json"],
+        {
+            **common,
+            "dataset_dir": out / "phantoms",
+            "max_epochs": epochs,
+            "val_fraction": 0.17,
+            "split_seed": seed,
+            "learning_rate": 0.0003,
+            "resume": False,
+            "progress_bar": False,
+        },
+        out / "logs" / "train_slice_cls.log",
+    )
+    print("[7/7] slice classifier on every held-out slice, then its Grad-CAM evaluator on the volumes")
+    held_out = {**common, "eval_dataset_dir": test_dir}
+    run_bundle(
+        "liver_slice_cls", ["train.json", "evaluate.json"], held_out, out / "logs" / "evaluate_slice_cls.log"
+    )
+    run_bundle(
+        "liver_slice_cls", ["train.json", "evaluate_cam.json"], held_out, out / "logs" / "evaluate_cam.log"
+    )
+    print(
+        f"      CAM volumes (NIfTI, input geometry), tables and best/worst overlays: {work / 'eval' / 'cam'}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,6 +33,10 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
             "16",
             "--epochs",
             "1",
+            "--cls-epochs",
+            "1",
+            "--cls-image-size",
+            "32",
             "--workers",
             "1",
         ]
@@ -47,6 +51,9 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
     eval_dir = tmp_path / "liver_tumor_seg" / "eval"
     assert list(eval_dir.glob("*_seg.nii.gz")) and list(eval_dir.glob("*.seg.nrrd"))
     assert (eval_dir / "metrics_per_case.csv").is_file()
+    assert "balanced accuracy" in out  # the slice classifier's held-out report
+    assert "| liver | volume | 1 |" in out and "| liver | slice |" in out  # the CAM evaluator's table
+    assert len(list((tmp_path / "liver_slice_cls" / "eval" / "cam" / "cams").glob("*_cam_liver.nii.gz"))) == 1
 
 
 def test_demo_can_stop_before_training(tmp_path, capsys):
