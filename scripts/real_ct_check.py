@@ -1,13 +1,19 @@
-"""How does a phantom-trained cascade do on real livers? Runs the bundle's inference on the two real CTs in
-``../shared/data/real_ct`` (a NIfTI volume and a DICOM series) and scores the liver against their
-TotalSegmentator masks (liver = 5 there), on the reference's grid.
+"""How do phantom-trained models do on real livers? Runs bundles on the two real CTs in
+``../shared/data/real_ct`` (a NIfTI volume and a DICOM series) against their TotalSegmentator masks (liver = 5
+there), on the reference's grid:
 
-    python scripts/real_ct_check.py --bundle-root demo_out/liver_tumor_seg --fine-pixdim 2.5 2.5 4 --roi-size 64 64 32
+- the segmentation cascade: liver Dice, IoU, HD95, volumes, false tumor;
+- with ``--slice-cls-root``, the slice classifier: per-slice report (no slice has a tumor, so every "tumor"
+  prediction is a false alarm) and the Grad-CAM evaluator's liver pseudo-mask IoU/Dice.
+
+    python scripts/real_ct_check.py --bundle-root demo_out/liver_tumor_seg --fine-pixdim 2.5 2.5 4 --roi-size 64 64 32 \
+        --slice-cls-root demo_out/liver_slice_cls --image-size 128
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
@@ -17,10 +23,12 @@ from monai.bundle import run
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
 
 from liver3d.evaluation.metrics import score_structure
+from liver3d.io.nifti import save_nifti
 from liver3d.labels import load_label_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "bundles" / "liver_tumor_seg" / "configs"
+SLICE_CONFIGS = ROOT / "bundles" / "liver_slice_cls" / "configs"
 REAL = ROOT.parent / "shared" / "data" / "real_ct"
 CASES = [("example_ct_sm.nii.gz", "example_seg.nii.gz"), ("dicom_ct", "example_seg_dicom.nii.gz")]
 TOTALSEG_LIVER = 5
@@ -34,10 +42,67 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fine-pixdim", type=float, nargs=3, default=(2.5, 2.5, 4.0))
     parser.add_argument("--roi-size", type=int, nargs=3, default=(64, 64, 32))
     parser.add_argument("--real-dir", default=str(REAL))
+    parser.add_argument(
+        "--slice-cls-root", help="a liver_slice_cls bundle_root (models/model.pt) to check too"
+    )
+    parser.add_argument("--image-size", type=int, default=128, help="the slice classifier's image_size")
+    parser.add_argument("--skip-seg", action="store_true", help="only the slice classifier")
     args = parser.parse_args(argv)
     real = Path(args.real_dir)
     if not real.is_dir():
         raise SystemExit(f"{real}: real CT folder not found")
+    if not args.skip_seg:
+        segmentation_check(real, args)
+    if args.slice_cls_root:
+        slice_classifier_check(real, Path(args.slice_cls_root), args.image_size)
+    return 0
+
+
+def slice_classifier_check(real: Path, bundle_root: Path, image_size: int) -> None:
+    """The slice classifier's report and liver Grad-CAM scores on the real CTs (labels: liver 1, else 0)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = []
+        for image, reference in CASES:
+            ref = nib.load(real / reference)
+            label = save_nifti(
+                (np.asarray(ref.dataobj) == TOTALSEG_LIVER).astype(np.uint8),
+                ref.affine,
+                Path(tmp) / reference,
+            )
+            name = image[: -len(".nii.gz")] if image.endswith(".nii.gz") else image
+            cases.append(
+                {"image": str(real / image), "label": str(label), "case_id": name, "patient_id": name}
+            )
+        common = {
+            "meta_file": str(SLICE_CONFIGS / "metadata.json"),
+            "bundle_root": str(bundle_root),
+            "image_size": image_size,
+            "eval_data": cases,
+        }
+        report_dir, cam_dir = Path(tmp) / "report", Path(tmp) / "cam"
+        run(
+            config_file=[str(SLICE_CONFIGS / c) for c in ("train.json", "evaluate.json")],
+            output_dir=str(report_dir),
+            **common,
+        )
+        run(
+            config_file=[str(SLICE_CONFIGS / c) for c in ("train.json", "evaluate_cam.json")],
+            output_dir=str(cam_dir),
+            cam_structures=[{"name": "liver", "class_index": 1, "reference": [1], "gate": [1, 2]}],
+            **common,
+        )
+        report = json.loads((report_dir / "classification_report.json").read_text())
+        summary = json.loads((cam_dir / "cam_summary.json").read_text())["summary"]
+    print(
+        f"slice classifier on {report['n']} real slices (no tumors): confusion matrix {report['confusion_matrix']}"
+    )
+    for row in summary:
+        print(
+            f"liver Grad-CAM, {row['protocol']}: IoU {row['iou']:.3f}, Dice {row['dice']:.3f} at {row['threshold']:.2f}"
+        )
+
+
+def segmentation_check(real: Path, args: argparse.Namespace) -> None:
     table = load_label_table()
     print("| case | grid | liver Dice | IoU | HD95 mm | reference mL | predicted mL | false tumor mL |")
     print("|---|---|---|---|---|---|---|---|")
@@ -74,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {image} | {grid} | {s.dice:.3f} | {s.iou:.3f} | {s.hd95_mm:.1f} | {s.reference_ml:.0f} | "
                 f"{s.predicted_ml:.0f} | {false_tumor:.1f} |"
             )
-    return 0
 
 
 if __name__ == "__main__":

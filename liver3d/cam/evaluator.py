@@ -67,6 +67,7 @@ class CamEvaluator:
         output_dir: CAM NIfTI (``cams/``), CSV tables, summary JSON/Markdown and overlay PNGs.
         mode: "slices" (2D/2.5D classifier, ``context`` slices per input) or "volume" (3D classifier).
         thresholds: pseudo-mask thresholds to sweep (default: seed 000's ``linspace(0.5, 0.99, 20)``).
+        class_names: column names of ``class_probabilities.csv`` (slice index = RAS axial index in slice mode).
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class CamEvaluator:
         save_cams: bool = True,
         overlays: bool = True,
         n_bootstrap: int = 2000,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -104,6 +106,7 @@ class CamEvaluator:
         self.opening_radius, self.closing_radius = opening_radius, closing_radius
         self.device = torch.device(device)
         self.save_cams, self.overlays, self.n_bootstrap = save_cams, overlays, n_bootstrap
+        self.class_names = list(class_names) if class_names is not None else None
         self.inverter = Invertd(
             keys="cam", transform=preprocessing, orig_keys="image", nearest_interp=False, to_tensor=True
         )
@@ -179,7 +182,7 @@ class CamEvaluator:
                 cam_ras, _ = to_ras(cam, affine)
                 reference = np.isin(label_ras, s.reference)
                 scores.score_case(case, s.name, cam_ras, reference, self.opening_radius, self.closing_radius)
-            prob_rows += _probability_rows(case, probs, self.mode)
+            prob_rows += _probability_rows(case, probs, self.mode, self.class_names)
             print(f"[{n + 1}/{len(self.data)}] {case}: CAM volumes {cams.shape[1:]}")
         summary = scores.summary(self.n_bootstrap)
         self._write(scores, summary, prob_rows)
@@ -239,10 +242,13 @@ class CamEvaluator:
             )
 
 
-def _probability_rows(case: str, probs: np.ndarray, mode: str) -> list[dict]:
+def _probability_rows(
+    case: str, probs: np.ndarray, mode: str, class_names: Sequence[str] | None
+) -> list[dict]:
+    names = class_names or [f"class{c}" for c in range(probs.shape[1])]
     rows = []
     for i, p in enumerate(probs):
         row = {"case_id": case, "slice_index": i if mode == "slices" else ""}
-        row.update({f"p_class{c}": round(float(v), 5) for c, v in enumerate(p)})
+        row.update({f"p_{name}": round(float(v), 5) for name, v in zip(names, p)})
         rows.append(row)
     return rows
