@@ -26,3 +26,28 @@ def margin_voxels(margin_mm: float | Sequence[float], spacing: Sequence[float]) 
     """A margin in mm (one value or one per axis) as whole voxels on a grid of ``spacing`` mm, rounded up."""
     margins = [margin_mm] * len(spacing) if np.isscalar(margin_mm) else list(margin_mm)  # type: ignore[arg-type]
     return [int(math.ceil(float(m) / s)) for m, s in zip(margins, spacing)]
+
+
+def same_world_grid(
+    affine_a: np.ndarray,
+    shape_a: Sequence[int],
+    affine_b: np.ndarray,
+    shape_b: Sequence[int],
+    atol: float = 1e-3,
+) -> bool:
+    """True when two volumes cover the same voxel centres in world space, possibly stored in a different
+    axis order or direction (e.g. a label saved LAS for a CT read LPS)."""
+    from nibabel.orientations import inv_ornt_aff, io_orientation, ornt_transform
+
+    transform = ornt_transform(io_orientation(affine_b), io_orientation(affine_a))
+    shape_b_in_a = [int(shape_b[int(axis)]) for axis in np.argsort(transform[:, 0])]
+    if list(shape_b_in_a) != [int(s) for s in shape_a[:3]]:
+        return False
+    reoriented = np.asarray(affine_b, dtype=float) @ inv_ornt_aff(transform, tuple(shape_b[:3]))
+    return bool(np.allclose(reoriented, affine_a, atol=atol))
+
+
+def axcodes(affine: np.ndarray) -> str:
+    from nibabel.orientations import aff2axcodes
+
+    return "".join(aff2axcodes(np.asarray(affine, dtype=float)))

@@ -24,6 +24,7 @@ from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
 from liver3d.evaluation.metrics import score_structure
 from liver3d.io.nifti import save_nifti
+from liver3d.io.readers import read_header
 from liver3d.labels import load_label_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,11 +64,10 @@ def slice_classifier_check(real: Path, bundle_root: Path, image_size: int) -> No
     with tempfile.TemporaryDirectory() as tmp:
         cases = []
         for image, reference in CASES:
-            ref = nib.load(real / reference)
+            # The DICOM masks are stored LAS; the classifier's checks want the label in the CT's voxel order.
+            label_array, label_affine = in_image_order(real / reference, read_header(real / image))
             label = save_nifti(
-                (np.asarray(ref.dataobj) == TOTALSEG_LIVER).astype(np.uint8),
-                ref.affine,
-                Path(tmp) / reference,
+                (label_array == TOTALSEG_LIVER).astype(np.uint8), label_affine, Path(tmp) / reference
             )
             name = image[: -len(".nii.gz")] if image.endswith(".nii.gz") else image
             cases.append(
@@ -100,6 +100,16 @@ def slice_classifier_check(real: Path, bundle_root: Path, image_size: int) -> No
         print(
             f"liver Grad-CAM, {row['protocol']}: IoU {row['iou']:.3f}, Dice {row['dice']:.3f} at {row['threshold']:.2f}"
         )
+
+
+def in_image_order(reference: Path, header) -> tuple[np.ndarray, np.ndarray]:
+    """The reference label map reoriented to the image's voxel order, and the image's affine."""
+    ref = nib.load(reference)
+    transform = ornt_transform(io_orientation(ref.affine), io_orientation(header.affine))
+    array = apply_orientation(np.asarray(ref.dataobj), transform)
+    if not np.allclose(ref.affine @ inv_ornt_aff(transform, ref.shape), header.affine, atol=1e-3):
+        raise SystemExit(f"{reference}: not on the grid of {header.path}")
+    return array, header.affine
 
 
 def segmentation_check(real: Path, args: argparse.Namespace) -> None:

@@ -159,3 +159,29 @@ def test_check_passes_a_clean_dataset(phantom_datalist, capsys):
 def test_check_reports_a_missing_datalist(tmp_path, capsys):
     assert check_main([str(tmp_path / "nope.json")]) == 1
     assert "nope.json: datalist not found" in capsys.readouterr().out
+
+
+def test_label_stored_in_another_axis_order_is_named(tmp_path):
+    """Same world grid, different voxel order (a LAS mask for a RAS CT): a clear error, not a 'shifted' one."""
+    import nibabel as nib
+
+    from liver3d.data import check_pair
+    from liver3d.geometry import same_world_grid
+
+    ras = np.diag([2.0, 2.0, 3.0, 1.0])
+    ras[:3, 3] = [-20, -30, 40]
+    image = np.zeros((10, 12, 6), np.int16)
+    label = np.zeros((10, 12, 6), np.uint8)
+    label[2:5, 3:6, 1:3] = 1
+    las = ras.copy()
+    las[0, 0] = -2.0
+    las[0, 3] = ras[0, 3] + 2.0 * 9  # voxel 0 of LAS is the last RAS voxel along x
+    nib.save(nib.Nifti1Image(image, ras), tmp_path / "ct.nii.gz")
+    nib.save(nib.Nifti1Image(label[::-1].copy(), las), tmp_path / "seg.nii.gz")
+    assert same_world_grid(ras, image.shape, las, label.shape)
+    assert not same_world_grid(
+        ras, image.shape, las + np.eye(4) * 0 + np.array([[0, 0, 0, 5]] + [[0] * 4] * 3), label.shape
+    )
+    findings = check_pair(str(tmp_path / "ct.nii.gz"), str(tmp_path / "seg.nii.gz"), [0, 1, 2])
+    errors = [f for f in findings if f.severity == "ERROR"]
+    assert len(errors) == 1 and "another axis order (LAS vs the image's RAS)" in errors[0].problem

@@ -173,8 +173,8 @@ class CamEvaluator:
         for n, entry in enumerate(self.data):
             case = entry.get("case_id") or case_name(str(entry["image"]))
             cams, affine, probs = self.case_cam(entry)
-            label, _ = read_array(entry["label"])
-            label_ras, _ = to_ras(np.asarray(label), affine)
+            label, label_affine = read_array(entry["label"])
+            label_ras, _ = to_ras(np.asarray(label), label_affine)
             for s, cam in zip(self.structures, cams):
                 if self.save_cams:
                     path = save_nifti(cam, affine, self.output_dir / "cams" / f"{case}_cam_{s.name}.nii.gz")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from liver3d.geometry import axcodes, same_world_grid
 from liver3d.io.readers import VolumeError, read_array, read_header
 
 # Voxel sizes outside this range (mm) are taken as a broken header rather than a real scan.
@@ -136,7 +137,19 @@ def check_pair(
         findings += label_findings
     if image_header is not None and label_header is not None:
         ishape, lshape = _spatial_shape(image_header.shape), _spatial_shape(label_header.shape)
-        if ishape != lshape:
+        reordered = not np.allclose(image_header.affine, label_header.affine, atol=AFFINE_TOLERANCE) and (
+            same_world_grid(image_header.affine, ishape, label_header.affine, lshape, AFFINE_TOLERANCE)
+        )
+        if reordered:
+            findings.append(
+                Finding(
+                    "ERROR",
+                    label,
+                    f"label is on the image's grid but stored in another axis order ({axcodes(label_header.affine)}"
+                    f" vs the image's {axcodes(image_header.affine)}); save it in the image's voxel order ({image})",
+                )
+            )
+        elif ishape != lshape:
             findings.append(
                 Finding("ERROR", label, f"label shape {lshape} does not match image shape {ishape} ({image})")
             )
