@@ -163,8 +163,6 @@ def test_check_reports_a_missing_datalist(tmp_path, capsys):
 
 def test_label_stored_in_another_axis_order_is_named(tmp_path):
     """Same world grid, different voxel order (a LAS mask for a RAS CT): a clear error, not a 'shifted' one."""
-    import nibabel as nib
-
     from liver3d.data import check_pair
     from liver3d.geometry import same_world_grid
 
@@ -179,9 +177,9 @@ def test_label_stored_in_another_axis_order_is_named(tmp_path):
     nib.save(nib.Nifti1Image(image, ras), tmp_path / "ct.nii.gz")
     nib.save(nib.Nifti1Image(label[::-1].copy(), las), tmp_path / "seg.nii.gz")
     assert same_world_grid(ras, image.shape, las, label.shape)
-    assert not same_world_grid(
-        ras, image.shape, las + np.eye(4) * 0 + np.array([[0, 0, 0, 5]] + [[0] * 4] * 3), label.shape
-    )
+    shifted = las.copy()
+    shifted[0, 3] += 5.0  # 5 mm off: a different grid
+    assert not same_world_grid(ras, image.shape, shifted, label.shape)
     findings = check_pair(str(tmp_path / "ct.nii.gz"), str(tmp_path / "seg.nii.gz"), [0, 1, 2])
     errors = [f for f in findings if f.severity == "ERROR"]
     assert len(errors) == 1 and "another axis order (LAS vs the image's RAS)" in errors[0].problem
