@@ -21,6 +21,7 @@ _SUBMODULES = {
     "networks",
     "paths",
     "phantoms",
+    "report",
     "transforms",
     "viz",
     "windows",

@@ -1,0 +1,103 @@
+"""From files to a written report: read and check the segmentation (and CT), measure, draw, write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
+
+from liver3d.data.datalist import case_name
+from liver3d.geometry import same_world_grid
+from liver3d.io.readers import VolumeError, read_array
+from liver3d.labels import load_label_table
+from liver3d.report.measure import LiverReport, measure
+from liver3d.report.render import write_report
+from liver3d.viz.composite import save_composite
+
+
+def _on_label_grid(
+    image_path: str, image: np.ndarray, image_affine, label: np.ndarray, label_affine
+) -> np.ndarray:
+    """The CT in the label's voxel order; a clear error when they are not on one world grid."""
+    if np.allclose(image_affine, label_affine, atol=1e-3) and image.shape[:3] == label.shape:
+        return image
+    if image.ndim == 3 and same_world_grid(label_affine, label.shape, image_affine, image.shape):
+        return apply_orientation(
+            image, ornt_transform(io_orientation(image_affine), io_orientation(label_affine))
+        )
+    raise VolumeError(
+        image_path,
+        f"not on the segmentation's grid (shape {tuple(image.shape)} vs {tuple(label.shape)}, or affine)",
+    )
+
+
+def build_report(
+    segmentation: str | Path,
+    out_dir: str | Path,
+    image: str | Path | None = None,
+    window: str = "abdomen",
+    heatmap: str | Path | None = None,
+) -> tuple[LiverReport, dict[str, Path]]:
+    """Measure ``segmentation`` (label map: 0 background, 1 liver, 2 tumor) and write the report to ``out_dir``.
+
+    With ``image`` (NIfTI or DICOM series on the same grid) the report adds HU statistics and a composite figure
+    (axial, coronal, sagittal through the largest lesion, or the liver's centre); ``heatmap`` (NIfTI on the same
+    grid, e.g. a CAM) is drawn over it.
+    """
+    label, label_affine = read_array(segmentation)
+    label = np.asarray(label)
+    if label.ndim != 3:
+        raise VolumeError(segmentation, f"expected a 3D label map, got shape {label.shape}")
+    table = load_label_table()
+    unknown = sorted(set(np.unique(label).tolist()) - {lab.value for lab in table.labels})
+    if unknown:
+        raise VolumeError(
+            segmentation,
+            f"label values {unknown} are not in the label table (0 background, 1 liver, 2 tumor)",
+        )
+    ct = None
+    if image is not None:
+        ct_array, ct_affine = read_array(image)
+        ct = _on_label_grid(
+            str(image), np.asarray(ct_array, dtype=np.float32), ct_affine, label, label_affine
+        )
+        if not np.isfinite(ct).all():
+            raise VolumeError(image, "contains NaN or infinite values")
+    report = measure(label, label_affine, ct, str(segmentation), str(image) if image else None)
+    images = []
+    if ct is not None:
+        heat = None
+        if heatmap is not None:
+            heat_array, heat_affine = read_array(heatmap)
+            heat = _on_label_grid(
+                str(heatmap), np.asarray(heat_array, np.float32), heat_affine, label, label_affine
+            )
+        if report.lesions:
+            point, what = report.lesions[0].centroid_voxel_ras, "largest lesion"
+        else:
+            point, what = _liver_centre(label, label_affine), "liver centre"
+        name = case_name(str(segmentation))
+        images.append(
+            save_composite(
+                ct,
+                label,
+                label_affine,
+                Path(out_dir) / f"{name}_planes.png",
+                point,
+                heat,
+                window,
+                title=f"{name}: planes through the {what}",
+            )
+        )
+    return report, write_report(report, out_dir, images)
+
+
+def _liver_centre(label: np.ndarray, affine) -> list[float]:
+    from scipy import ndimage
+
+    from liver3d.viz.montage import to_ras
+
+    lab_ras, _ = to_ras(label, affine)
+    mask = lab_ras > 0
+    return list(ndimage.center_of_mass(mask)) if mask.any() else [(n - 1) / 2 for n in lab_ras.shape]
