@@ -5,7 +5,8 @@
 3. train the ``liver_tumor_seg`` cascade (stage 1 coarse, stage 2 liver ROI) with ``monai.bundle run``;
 4. evaluate it on the held-out phantoms: NIfTI label maps, 3D Slicer segmentations and a metrics table;
 5. train the ``liver_slice_cls`` slice classifier briefly, evaluate it on every held-out slice, and run its
-   Grad-CAM evaluator: CAM volumes as NIfTI and the pseudo-mask IoU/Dice table next to seed 000's numbers.
+   Grad-CAM evaluator: CAM volumes as NIfTI and the pseudo-mask IoU/Dice table next to seed 000's numbers;
+6. end with the structured report (``python -m liver3d.report``) of one held-out case's segmentation.
 
 Every bundle step is the same ``python -m monai.bundle run ...`` command a user types; the demo prints it.
 """
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     shape = tuple(args.shape)
     start = time.perf_counter()
 
-    print("[1/7] CT phantoms (python -m liver3d.phantoms) and dataset check (python -m liver3d.check)")
+    print("[1/8] CT phantoms (python -m liver3d.phantoms) and dataset check (python -m liver3d.check)")
     train_list = _phantoms(out / "phantoms", args.train_cases, args.seed, shape, args.workers, "training")
     test_list = _phantoms(
         out / "phantoms_test", args.test_cases, args.seed + 1000, shape, args.workers, "held-out test"
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         + " / ".join(f"{len(patients(v))} {k}" for k, v in parts.items())
     )
 
-    print("[2/7] montage of axial slices with liver (green) and tumor (red)")
+    print("[2/8] montage of axial slices with liver (green) and tumor (red)")
     shown = entries[:3]
     png = save_montage(
         [(e["image"], e["label"]) for e in shown], out / "montage.png", titles=[e["case_id"] for e in shown]
@@ -141,15 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         "resume": False,
     }
     print(
-        f"[3/7] training stage 1 (liver and tumor on a {args.fine_pixdim[0] * 2:g} mm grid), {args.epochs} epochs"
+        f"[3/8] training stage 1 (liver and tumor on a {args.fine_pixdim[0] * 2:g} mm grid), {args.epochs} epochs"
     )
     run_bundle("liver_tumor_seg", ["train.json"], train, out / "logs" / "train_stage1.log")
-    print(f"[4/7] training stage 2 (liver ROI at {args.fine_pixdim[0]:g} mm), {args.epochs} epochs")
+    print(f"[4/8] training stage 2 (liver ROI at {args.fine_pixdim[0]:g} mm), {args.epochs} epochs")
     run_bundle(
         "liver_tumor_seg", ["train.json", "train_stage2.json"], train, out / "logs" / "train_stage2.log"
     )
 
-    print("[5/7] cascade inference and evaluation on the held-out phantoms")
+    print("[5/8] cascade inference and evaluation on the held-out phantoms")
     run_bundle(
         "liver_tumor_seg",
         ["inference.json", "evaluate.json"],
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.cls_epochs > 0:
         slice_classifier(out, test_list.parent, args.cls_epochs, args.cls_image_size, args.seed)
+    structured_report(work / "eval", load_datalist(test_list)[0])
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -170,7 +172,7 @@ def slice_classifier(out: Path, test_dir: Path, epochs: int, image_size: int, se
     """Steps 6-7: the liver_slice_cls bundle on the same phantoms (same patient-level split rule)."""
     work = out / "liver_slice_cls"
     common = {"bundle_root": work, "image_size": image_size}
-    print(f"[6/7] training the slice classifier (background / liver / tumor, ResNet-18 2D), {epochs} epochs")
+    print(f"[6/8] training the slice classifier (background / liver / tumor, ResNet-18 2D), {epochs} epochs")
     run_bundle(
         "liver_slice_cls",
         ["train.json"],
@@ -186,7 +188,7 @@ def slice_classifier(out: Path, test_dir: Path, epochs: int, image_size: int, se
         },
         out / "logs" / "train_slice_cls.log",
     )
-    print("[7/7] slice classifier on every held-out slice, then its Grad-CAM evaluator on the volumes")
+    print("[7/8] slice classifier on every held-out slice, then its Grad-CAM evaluator on the volumes")
     held_out = {**common, "eval_dataset_dir": test_dir}
     run_bundle(
         "liver_slice_cls", ["train.json", "evaluate.json"], held_out, out / "logs" / "evaluate_slice_cls.log"
@@ -197,6 +199,20 @@ def slice_classifier(out: Path, test_dir: Path, epochs: int, image_size: int, se
     print(
         f"      CAM volumes (NIfTI, input geometry), tables and best/worst overlays: {work / 'eval' / 'cam'}"
     )
+
+
+def structured_report(eval_dir: Path, case: dict) -> None:
+    """Step 8: the report of the first held-out case, from its predicted segmentation and its CT."""
+    from liver3d.data.datalist import case_name
+    from liver3d.report import build_report, to_markdown
+
+    name = case_name(case["image"])
+    seg = eval_dir / f"{name}_seg.nii.gz"
+    print(f"[8/8] structured report of {name} (predicted segmentation)")
+    print(f"      $ python -m liver3d.report {seg} --image {case['image']}")
+    report, paths = build_report(seg, eval_dir / f"{name}_report", case["image"])
+    print("      " + to_markdown(report).replace("\n", "\n      ").rstrip())
+    print(f"      report: {paths['html']} (and report.json, report.md, the planes PNG)")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
     assert "balanced accuracy" in out  # the slice classifier's held-out report
     assert "| liver | volume | 1 |" in out and "| liver | slice |" in out  # the CAM evaluator's table
     assert len(list((tmp_path / "liver_slice_cls" / "eval" / "cam" / "cams").glob("*_cam_liver.nii.gz"))) == 1
+    assert "structured report" in out and "Liver volume" in out  # the demo ends with a report
+    assert list(eval_dir.glob("*_report/report.json"))
 
 
 def test_demo_can_stop_before_training(tmp_path, capsys):

@@ -107,3 +107,19 @@ def test_cli_names_bad_input_and_writes_nothing(phantom_dir, tmp_path, capsys):
     assert "shifted_ct.nii.gz" in err and "grid" in err and not out.exists()
     assert report_main([str(tmp_path / "missing.nii.gz"), "--out", str(out)]) == 1
     assert "missing.nii.gz" in capsys.readouterr().err
+
+
+def test_bundle_report_step_writes_one_report_per_segmented_case(phantom_dir, tmp_path, capsys):
+    """``report.json`` of liver_tumor_seg calls this after inference: one report folder per ``*_seg.nii.gz``."""
+    import shutil
+
+    from liver3d.report import reports_for_outputs
+
+    dataset = json.loads((phantom_dir / "dataset.json").read_text())["training"]
+    data = [{"image": str(phantom_dir / e["image"])} for e in dataset[:2]]
+    name = dataset[0]["image"].split("/")[-1].replace(".nii.gz", "")
+    shutil.copy(phantom_dir / dataset[0]["label"], tmp_path / f"{name}_seg.nii.gz")
+    folders = reports_for_outputs(data, tmp_path)
+    assert [f.name for f in folders] == [f"{name}_report"]
+    assert (folders[0] / "report.json").is_file()
+    assert "no segmentation for" in capsys.readouterr().out  # the second case has none

@@ -42,6 +42,7 @@ def _run(configs: tuple[str, ...], **overrides) -> None:
         ("train.json", "multi_gpu_train.json"),
         ("inference.json",),
         ("inference.json", "evaluate.json"),
+        ("inference.json", "report.json"),
     ],
 )
 def test_bundle_configs_parse(combo):
@@ -157,6 +158,21 @@ def test_evaluate_writes_per_case_metrics(trained):
     assert len(rows) == 1 + 2 * 2 and rows[0].startswith("case_id,structure,dice")
     summary = json.loads((out / "metrics_summary.json").read_text())
     assert {r["structure"] for r in summary} == {"liver", "tumor"}
+
+
+@pytest.mark.slow
+def test_report_step_writes_a_report_per_case(trained):
+    out = trained / "report_out"
+    _run(
+        ("inference.json", "report.json"),
+        bundle_root=str(trained / "bundle"),
+        input=str(trained / "test"),
+        output_dir=str(out),
+    )
+    reports = sorted(out.glob("*_report/report.json"))
+    assert len(reports) == 2
+    report = json.loads(reports[0].read_text())
+    assert report["liver_volume_ml"] >= 0 and report["shape"] == list(nib.load(report["source"]).shape)
 
 
 @pytest.mark.slow

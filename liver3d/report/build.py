@@ -101,3 +101,24 @@ def _liver_centre(label: np.ndarray, affine) -> list[float]:
     lab_ras, _ = to_ras(label, affine)
     mask = lab_ras > 0
     return list(ndimage.center_of_mass(mask)) if mask.any() else [(n - 1) / 2 for n in lab_ras.shape]
+
+
+def reports_for_outputs(
+    data: list[dict], output_dir: str | Path, suffix: str = "_seg.nii.gz", window: str = "abdomen"
+) -> list[Path]:
+    """A report per segmented case of a bundle run: ``<output_dir>/<case>_report/`` from ``<case>_seg.nii.gz``
+    and the case's CT. Returns the report folders; cases without a segmentation file are named and skipped."""
+    folders = []
+    for entry in data:
+        case = case_name(str(entry["image"]))
+        seg = Path(output_dir) / f"{case}{suffix}"
+        if not seg.is_file():
+            print(f"no segmentation for {case} at {seg}; no report")
+            continue
+        report, paths = build_report(seg, Path(output_dir) / f"{case}_report", entry["image"], window)
+        print(
+            f"{case}: liver {report.liver_volume_ml:.0f} mL, {report.lesion_count} lesion(s), burden "
+            f"{report.tumor_burden_percent:.1f}% -> {paths['html']}"
+        )
+        folders.append(paths["html"].parent)
+    return folders
