@@ -176,6 +176,27 @@ def test_report_step_writes_a_report_per_case(trained):
 
 
 @pytest.mark.slow
+def test_attribution_step_writes_maps_on_the_input_grid(trained):
+    out = trained / "attribution_out"
+    _run(
+        ("inference.json", "attribution.json"),
+        bundle_root=str(trained / "bundle"),
+        input=str(trained / "test"),
+        output_dir=str(out),
+        attribution_steps=4,
+    )
+    maps = sorted((out / "attribution").glob("*_attr_integrated_gradients.nii.gz"))
+    assert len(maps) == 2
+    for path in maps:
+        case = path.name.replace("_attr_integrated_gradients.nii.gz", "")
+        image = nib.load(str(next((trained / "test").rglob(f"{case}.nii.gz"))))
+        amap = nib.load(str(path))
+        assert amap.shape == image.shape
+        np.testing.assert_allclose(amap.affine, image.affine, atol=1e-4)
+        assert path.with_suffix("").with_suffix(".png").is_file()
+
+
+@pytest.mark.slow
 def test_bad_input_stops_with_the_file_named_and_writes_nothing(trained, tmp_path, capsys):
     out = tmp_path / "out"
     with pytest.raises(SystemExit):

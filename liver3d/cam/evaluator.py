@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.data import MetaTensor
-from monai.transforms import Invertd
 from torch import nn
 
 from liver3d.cam.gradcam import compute_cam, layer_by_name
 from liver3d.cam.scoring import CamScores, format_cam_table, seed_thresholds
 from liver3d.data.datalist import case_name
 from liver3d.evaluation.report import write_csv
+from liver3d.inference.invert import MapsToInputGrid
 from liver3d.io.atomic import atomic_path
 from liver3d.io.nifti import save_nifti
 from liver3d.io.readers import read_array
@@ -107,9 +106,7 @@ class CamEvaluator:
         self.device = torch.device(device)
         self.save_cams, self.overlays, self.n_bootstrap = save_cams, overlays, n_bootstrap
         self.class_names = list(class_names) if class_names is not None else None
-        self.inverter = Invertd(
-            keys="cam", transform=preprocessing, orig_keys="image", nearest_interp=False, to_tensor=True
-        )
+        self.to_input_grid = MapsToInputGrid(preprocessing)
 
     # -- CAMs in the classifier's space -------------------------------------------------------------------
     def slice_cams(self, image: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -154,14 +151,7 @@ class CamEvaluator:
         d = self.preprocessing(dict(entry))
         image = d["image"]
         cams, probs = self.slice_cams(image) if self.mode == "slices" else self.volume_cams(image)
-        d["cam"] = MetaTensor(torch.from_numpy(cams), meta=dict(image.meta))
-        d["cam"].applied_operations = []
-        back = self.inverter(d)["cam"]
-        affine = np.asarray(torch.as_tensor(image.meta["original_affine"]), dtype=np.float64)
-        shape = tuple(int(s) for s in np.asarray(image.meta["spatial_shape"]).reshape(-1)[:3])
-        out = np.asarray(back.detach().cpu(), dtype=np.float32)
-        if out.shape[1:] != shape:
-            raise RuntimeError(f"CAM on {out.shape[1:]} after inversion, input grid is {shape}")
+        out, affine = self.to_input_grid(d, cams)
         return np.clip(out, 0.0, 1.0), affine, probs
 
     def run(self) -> dict:

@@ -2,5 +2,6 @@
 
 from liver3d.inference.cascade import CascadeInferer, liver_box
 from liver3d.inference.inputs import inference_inputs
+from liver3d.inference.invert import MapsToInputGrid
 
-__all__ = ["CascadeInferer", "inference_inputs", "liver_box"]
+__all__ = ["CascadeInferer", "MapsToInputGrid", "inference_inputs", "liver_box"]

@@ -27,6 +27,18 @@ def planes_through(volume_ras: np.ndarray, point: Sequence[int]) -> dict[str, np
     return {"axial": volume_ras[:, :, z], "coronal": volume_ras[:, y, :], "sagittal": volume_ras[x, :, :]}
 
 
+def _draw_heatmap(ax, plane: np.ndarray, volume: np.ndarray, aspect: float) -> None:
+    """Signed maps (attributions) in a blue-white-red scale centred on 0, others (CAMs, errors) in jet; values
+    below 5% of the volume's largest magnitude stay transparent so the anatomy shows through."""
+    peak = float(np.abs(volume).max()) or 1.0
+    view = np.ma.masked_where(np.abs(plane) < 0.05 * peak, plane)
+    if float(volume.min()) < 0:
+        cmap, vmin, vmax = "RdBu_r", -peak, peak
+    else:
+        cmap, vmin, vmax = "jet", 0.0, peak
+    ax.imshow(radiological_view(view), cmap=cmap, alpha=0.55, aspect=aspect, vmin=vmin, vmax=vmax)
+
+
 def save_composite(
     image: np.ndarray,
     label: np.ndarray | None,
@@ -52,14 +64,7 @@ def save_composite(
     for ax, plane in zip(axes, ("axial", "coronal", "sagittal")):
         draw_overlay(ax, cts[plane], labs.get(plane), (lower, upper), aspects[plane])
         if plane in heats:
-            ax.imshow(
-                radiological_view(heats[plane]),
-                cmap="jet",
-                alpha=0.4,
-                aspect=aspects[plane],
-                vmin=float(heat_ras.min()),
-                vmax=float(heat_ras.max()),
-            )
+            _draw_heatmap(ax, heats[plane], heat_ras, aspects[plane])
         index = {"axial": 2, "coronal": 1, "sagittal": 0}[plane]
         ax.set_title(f"{plane} (index {int(round(point[index]))})", fontsize=9)
     if title:
