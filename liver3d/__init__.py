@@ -23,6 +23,7 @@ _SUBMODULES = {
     "phantoms",
     "report",
     "attribution",
+    "ae",
     "transforms",
     "viz",
     "windows",
