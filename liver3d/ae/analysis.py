@@ -114,20 +114,27 @@ class PatchAEAnalysis:
         return ndimage.gaussian_filter(error, self.smoothing_sigma) if self.smoothing_sigma > 0 else error
 
     def latents(self, image: torch.Tensor, label: np.ndarray, case: str, affine: np.ndarray) -> list[dict]:
-        """Latent codes of patches centred on liver or tumor voxels, on a grid of ``latent_stride``."""
+        """Latent codes of patches centred on liver voxels (grid of ``latent_stride``) and tumor voxels (a grid four
+        times finer, as lesions are small), at most ``max_latents_per_case`` / 2 of each."""
         table = load_label_table()
         names = {table.value("liver"): "liver", table.value("tumor"): "tumor"}
         half = [p // 2 for p in self.patch_size]
         padded = np.pad(
             np.asarray(image[0], np.float32), [(h, p - h) for h, p in zip(half, self.patch_size)], mode="edge"
         )
-        grid = [np.arange(0, n, s) for n, s in zip(label.shape, self.latent_stride)]
-        centres = [
-            (i, j, k) for i in grid[0] for j in grid[1] for k in grid[2] if int(label[i, j, k]) in names
-        ]
-        if len(centres) > self.max_latents_per_case:
-            keep = np.linspace(0, len(centres) - 1, self.max_latents_per_case).round().astype(int)
-            centres = [centres[n] for n in keep]
+        centres = []
+        for value, divisor in (
+            (table.value("liver"), 1),
+            (table.value("tumor"), 4),
+        ):  # tumors: a 4x finer grid
+            grid = [np.arange(0, n, max(s // divisor, 1)) for n, s in zip(label.shape, self.latent_stride)]
+            found = [
+                (i, j, k) for i in grid[0] for j in grid[1] for k in grid[2] if int(label[i, j, k]) == value
+            ]
+            cap = self.max_latents_per_case // 2
+            if len(found) > cap:
+                found = [found[n] for n in np.linspace(0, len(found) - 1, cap).round().astype(int)]
+            centres += found
         rows = []
         for start in range(0, len(centres), 32):
             chunk = centres[start : start + 32]
