@@ -69,6 +69,7 @@ def test_slice_bundle_configs_parse(names, in_shape, classes):
         ("train.json", "networks/resnet50.json", "evaluate.json"),
         ("train.json", "networks/convnext_tiny.json", "whole_volume.json"),
         ("train.json", "evaluate_cam.json"),
+        ("train.json", "attribution.json"),
     ],
 )
 def test_volume_bundle_configs_parse(names):
@@ -141,11 +142,22 @@ def test_volume_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path):
     assert report["n"] == len(dataset)
     assert report["per_class"]["tumor"]["support"] == sum(e["has_tumor"] for e in dataset)
     _run(VOLUME, ("train.json", "evaluate_cam.json"), eval_dataset_dir=str(phantom_dir), **common)
+    _run(
+        VOLUME,
+        ("train.json", "attribution.json"),
+        eval_dataset_dir=str(phantom_dir),
+        attribution_steps=4,
+        **common,
+    )
     for entry in dataset:
-        cam = nib.load(str(root / "eval" / "cam" / "cams" / f"{entry['case_id']}_cam_tumor.nii.gz"))
         image = nib.load(str(phantom_dir / entry["image"]))
-        assert cam.shape == image.shape
-        np.testing.assert_allclose(cam.affine, image.affine, atol=1e-4)
+        cam = nib.load(str(root / "eval" / "cam" / "cams" / f"{entry['case_id']}_cam_tumor.nii.gz"))
+        attribution = nib.load(
+            str(root / "eval" / "attribution" / f"{entry['case_id']}_attr_integrated_gradients.nii.gz")
+        )
+        for volume in (cam, attribution):
+            assert volume.shape == image.shape
+            np.testing.assert_allclose(volume.affine, image.affine, atol=1e-4)
 
 
 class _EchoEvaluator(CamEvaluator):

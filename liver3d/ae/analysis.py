@@ -242,13 +242,17 @@ def latent_separability(latents: list[dict], seed: int = 0) -> float:
     if len(set(classes)) < 2 or len(set(groups)) < 2:
         return math.nan
     vectors = np.stack([r["vector"] for r in latents])
+    folds = GroupKFold(n_splits=min(5, len(set(groups))))
+    smallest_fold = min(len(train) for train, _ in folds.split(vectors, classes, groups))
     model = make_pipeline(
         StandardScaler(),
-        PCA(n_components=min(50, vectors.shape[1], len(vectors) - 1), random_state=seed),
+        PCA(n_components=max(1, min(50, vectors.shape[1], smallest_fold - 1)), random_state=seed),
         LogisticRegression(max_iter=2000, class_weight="balanced"),
     )
-    folds = GroupKFold(n_splits=min(5, len(set(groups))))
-    predicted = cross_val_predict(model, vectors, classes, groups=groups, cv=folds)
+    try:
+        predicted = cross_val_predict(model, vectors, classes, groups=groups, cv=folds)
+    except ValueError:  # a training fold with a single class (too few cases)
+        return math.nan
     return float(balanced_accuracy_score(classes, predicted))
 
 

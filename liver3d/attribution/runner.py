@@ -20,14 +20,17 @@ from liver3d.viz.composite import save_composite
 from liver3d.viz.montage import to_ras
 
 REGIONS = ("prediction", "all")
+KINDS = ("segmentation", "classifier")
 
 
 class AttributionRunner:
-    """For each entry: preprocess, predict, attribute the mean probability of ``class_index`` over the predicted
-    region (``region="prediction"``; all voxels when nothing is predicted, or with ``region="all"``), take the
-    map back to the input grid and write ``<case>_attr_<method>.nii.gz`` and ``<case>_attr_<method>.png``.
+    """For each entry: preprocess, predict, attribute one number, take the map back to the input grid and write
+    ``<case>_attr_<method>.nii.gz`` and ``<case>_attr_<method>.png``.
 
-    The network sees the whole preprocessed volume at once (use a coarse grid, e.g. the cascade's stage 1).
+    ``kind="segmentation"``: the number is the mean probability of ``class_index`` over the predicted region
+    (``region="prediction"``; all voxels when nothing is predicted, or with ``region="all"``).
+    ``kind="classifier"`` (a 3D classifier): the logit of ``class_index`` (Integrated Gradients) or its softmax
+    probability (occlusion). The network sees the whole preprocessed volume at once (use a coarse grid).
     """
 
     def __init__(
@@ -43,9 +46,13 @@ class AttributionRunner:
         mask_size: int = 8,
         device: str | torch.device = "cpu",
         window: str = "abdomen",
+        kind: str = "segmentation",
     ) -> None:
         if region not in REGIONS:
             raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.kind = kind
         self.network, self.data, self.preprocessing = network, list(data), preprocessing
         self.output_dir, self.class_index, self.method = Path(output_dir), class_index, method
         self.region, self.steps, self.mask_size = region, steps, mask_size
@@ -57,13 +64,20 @@ class AttributionRunner:
         d = self.preprocessing(dict(entry))
         x = d["image"].as_tensor()[None].float().to(self.device)
         self.network.eval()
-        with torch.no_grad():
-            predicted = self.network(x).argmax(1, keepdim=True) == self.class_index
-        region = predicted.float() if self.region == "prediction" and bool(predicted.any()) else None
-        target = MeanClassProbability(self.network, self.class_index, region).to(self.device)
-        with torch.no_grad():
-            value = float(target(x)[0, 0])
-        amap = attribute(target, x, self.method, 0, self.steps, mask_size=self.mask_size, activate=False)
+        if self.kind == "classifier":
+            with torch.no_grad():
+                value = float(torch.softmax(self.network(x), 1)[0, self.class_index])
+            amap = attribute(
+                self.network, x, self.method, self.class_index, self.steps, mask_size=self.mask_size
+            )
+        else:
+            with torch.no_grad():
+                predicted = self.network(x).argmax(1, keepdim=True) == self.class_index
+            region = predicted.float() if self.region == "prediction" and bool(predicted.any()) else None
+            target = MeanClassProbability(self.network, self.class_index, region).to(self.device)
+            with torch.no_grad():
+                value = float(target(x)[0, 0])
+            amap = attribute(target, x, self.method, 0, self.steps, mask_size=self.mask_size, activate=False)
         back, affine = self.to_input_grid(d, amap)
         return back[0], affine, value
 
@@ -86,7 +100,7 @@ class AttributionRunner:
                 hot,
                 amap,
                 self.window,
-                title=f"{case}: {self.method} of the mean class-{self.class_index} probability ({value:.3f})",
+                title=f"{case}: {self.method}, class {self.class_index} ({self.kind}; probability {value:.3f})",
             )
             print(
                 f"[{n + 1}/{len(self.data)}] {case}: explained value {value:.4f}; {stem}.nii.gz, {stem}.png"
