@@ -32,6 +32,7 @@ from liver3d.inference.invert import MapsToInputGrid
 from liver3d.io.atomic import atomic_path
 from liver3d.io.nifti import save_nifti
 from liver3d.labels import load_label_table
+from liver3d.viz.figures import save_figure
 
 
 def score_error_map(
@@ -298,9 +299,7 @@ def _scatter(coords: np.ndarray, classes: list[str], path: Path, name: str) -> N
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _summary(cases: list[dict], liver_fpr: float) -> dict:

@@ -83,6 +83,14 @@ class CamScores:
     def structures(self) -> list[str]:
         return list(dict.fromkeys(r.structure for rs in self.records.values() for r in rs))
 
+    def groups(self):
+        """(structure, protocol, records) for every structure and protocol that has records."""
+        for structure in self.structures():
+            for protocol in ("volume", "slice"):
+                records = [r for r in self.records[protocol] if r.structure == structure]
+                if records:
+                    yield structure, protocol, records
+
     def common_threshold(self, protocol: str, structure: str) -> int:
         """Index of the threshold with the best mean IoU over the structure's records."""
         records = [r for r in self.records[protocol] if r.structure == structure]
@@ -90,30 +98,26 @@ class CamScores:
 
     def summary(self, n_bootstrap: int = 2000, seed: int = 0) -> list[dict]:
         rows = []
-        for structure in self.structures():
-            for protocol in ("volume", "slice"):
-                records = [r for r in self.records[protocol] if r.structure == structure]
-                if not records:
-                    continue
-                k = self.common_threshold(protocol, structure)
-                ious = [float(r.ious[k]) for r in records]
-                dices = [float(r.dices[k]) for r in records]
-                rows.append(
-                    {
-                        "structure": structure,
-                        "protocol": protocol,
-                        "n": len(records),
-                        "threshold": self.thresholds[k],
-                        "iou": float(np.mean(ious)),
-                        "iou_ci95": list(bootstrap_ci(ious, n_bootstrap, seed=seed)),
-                        "dice": float(np.mean(dices)),
-                        "dice_ci95": list(bootstrap_ci(dices, n_bootstrap, seed=seed)),
-                        "oracle_iou": float(np.mean([r.ious.max() for r in records])),
-                        "max_iou": float(max(ious)),
-                        "zero_iou_fraction": float(np.mean([v == 0 for v in ious])),
-                        "seed_000_iou": SEED_000_IOU.get(structure, math.nan),
-                    }
-                )
+        for structure, protocol, records in self.groups():
+            k = self.common_threshold(protocol, structure)
+            ious = [float(r.ious[k]) for r in records]
+            dices = [float(r.dices[k]) for r in records]
+            rows.append(
+                {
+                    "structure": structure,
+                    "protocol": protocol,
+                    "n": len(records),
+                    "threshold": self.thresholds[k],
+                    "iou": float(np.mean(ious)),
+                    "iou_ci95": list(bootstrap_ci(ious, n_bootstrap, seed=seed)),
+                    "dice": float(np.mean(dices)),
+                    "dice_ci95": list(bootstrap_ci(dices, n_bootstrap, seed=seed)),
+                    "oracle_iou": float(np.mean([r.ious.max() for r in records])),
+                    "max_iou": float(max(ious)),
+                    "zero_iou_fraction": float(np.mean([v == 0 for v in ious])),
+                    "seed_000_iou": SEED_000_IOU.get(structure, math.nan),
+                }
+            )
         return rows
 
     def per_case_rows(self) -> list[dict]:
@@ -156,23 +160,19 @@ class CamScores:
 
     def sweep_rows(self) -> list[dict]:
         rows = []
-        for structure in self.structures():
-            for protocol in ("volume", "slice"):
-                records = [r for r in self.records[protocol] if r.structure == structure]
-                if not records:
-                    continue
-                ious = np.mean([r.ious for r in records], axis=0)
-                dices = np.mean([r.dices for r in records], axis=0)
-                for t, i, d in zip(self.thresholds, ious, dices):
-                    rows.append(
-                        {
-                            "structure": structure,
-                            "protocol": protocol,
-                            "threshold": t,
-                            "mean_iou": round(float(i), 5),
-                            "mean_dice": round(float(d), 5),
-                        }
-                    )
+        for structure, protocol, records in self.groups():
+            ious = np.mean([r.ious for r in records], axis=0)
+            dices = np.mean([r.dices for r in records], axis=0)
+            for t, i, d in zip(self.thresholds, ious, dices):
+                rows.append(
+                    {
+                        "structure": structure,
+                        "protocol": protocol,
+                        "threshold": t,
+                        "mean_iou": round(float(i), 5),
+                        "mean_dice": round(float(d), 5),
+                    }
+                )
         return rows
 
     def ranked_cases(self, structure: str) -> list[tuple[str, float]]:

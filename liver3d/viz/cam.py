@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from liver3d.cam.pseudomask import cam_to_mask  # noqa: E402
-from liver3d.io.atomic import atomic_path  # noqa: E402
 from liver3d.io.readers import read_array  # noqa: E402
+from liver3d.viz.figures import save_figure  # noqa: E402
 from liver3d.viz.montage import radiological_view, to_ras  # noqa: E402
 from liver3d.windows import window_bounds  # noqa: E402
 
@@ -56,8 +56,4 @@ def save_cam_overlays(
             ax_cam.contour(mask, levels=[0.5], colors=["white"], linewidths=1.0, linestyles="dashed")
         ax_cam.set_title(f"CAM, pseudo-mask at {threshold:.2f} (white)", fontsize=8)
     fig.tight_layout()
-    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return Path(out_png)
+    return save_figure(fig, out_png)

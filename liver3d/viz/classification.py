@@ -12,15 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 
-from liver3d.io.atomic import atomic_path  # noqa: E402
-
-
-def _save(fig, path: str | Path) -> Path:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return Path(path)
+from liver3d.viz.figures import save_figure  # noqa: E402
 
 
 def plot_confusion_matrix(
@@ -49,7 +41,7 @@ def plot_confusion_matrix(
     ax.set_ylabel("true")
     ax.set_title(title or "confusion matrix (row %: recall)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_roc(
@@ -75,4 +67,4 @@ def plot_roc(
         ax.set_title((title or "ROC") + " (undefined: one class only)")
     ax.set_aspect("equal")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=100)

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from liver3d.io.atomic import atomic_path  # noqa: E402
+from liver3d.viz.figures import save_figure  # noqa: E402
 from liver3d.viz.montage import draw_overlay, radiological_view, to_ras  # noqa: E402
 from liver3d.windows import window_bounds  # noqa: E402
 
@@ -70,8 +70,4 @@ def save_composite(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return Path(out_png)
+    return save_figure(fig, out_png)
