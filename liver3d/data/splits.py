@@ -23,11 +23,15 @@ def group_by_patient(entries: Sequence[dict]) -> dict[str, list[dict]]:
 
 
 def _ordered_patients(groups: dict[str, list[dict]], seed: int, stratify_key: str | None) -> list[list[str]]:
-    """Patients shuffled within strata (a patient's stratum: any of its scans has the key set)."""
+    """Patients shuffled within strata.
+
+    A patient's stratum is the largest value of ``stratify_key`` over its scans: for a flag such as
+    ``has_tumor``, whether any scan has it; for a class index (``label``), the patient's (highest) class.
+    """
     rng = np.random.default_rng(seed)
-    strata: dict[bool, list[str]] = defaultdict(list)
+    strata: dict[int, list[str]] = defaultdict(list)
     for pid in sorted(groups):
-        key = bool(stratify_key and any(e.get(stratify_key) for e in groups[pid]))
+        key = max(int(e.get(stratify_key) or 0) for e in groups[pid]) if stratify_key else 0
         strata[key].append(pid)
     ordered = []
     for key in sorted(strata):

@@ -13,6 +13,7 @@ from ignite.engine import Engine, Events
 from ignite.metrics import Metric
 from monai.handlers import from_engine
 
+from liver3d.evaluation.binary import format_threshold_table, threshold_report
 from liver3d.evaluation.classification import classification_report, format_classification_table
 from liver3d.evaluation.report import write_csv
 from liver3d.io.atomic import atomic_path
@@ -95,6 +96,12 @@ class ClassificationReport:
     bootstrap CIs, per-class precision/recall/F1/AUC), ``predictions.csv`` (one row per sample, with the
     batch fields named in ``id_keys``), ``confusion_matrix.png`` and ``roc.png``; prints the table.
     ``pred`` must hold probabilities (apply softmax in post-processing).
+
+    Binary tasks (``positive_class`` given): the report gains a ``binary`` section (AUC with bootstrap CI,
+    the Youden-optimal threshold, metrics at 0.5 and at the optimum), ``threshold_table.md`` (seed 002's
+    table) and ``roc.png`` marks both operating points. The optimal threshold comes from
+    ``threshold_from``: another ``ClassificationReport`` that ran first (on the validation set) or the path
+    of its ``classification_report.json``; without it, this set's own optimum (optimistic, and said so).
     """
 
     def __init__(
@@ -104,10 +111,18 @@ class ClassificationReport:
         id_keys: Sequence[str] = ("case_id", "slice_index"),
         n_bootstrap: int = 1000,
         seed: int = 0,
+        positive_class: str | None = None,
+        threshold_from: ClassificationReport | str | Path | None = None,
+        default_threshold: float = 0.5,
     ) -> None:
         self.output_dir = Path(output_dir)
         self.class_names = list(class_names)
         self.id_keys, self.n_bootstrap, self.seed = tuple(id_keys), n_bootstrap, seed
+        if positive_class is not None and positive_class not in self.class_names:
+            raise ValueError(f"positive_class {positive_class!r} is not one of {self.class_names}")
+        self.positive_class = positive_class
+        self.threshold_from = threshold_from
+        self.default_threshold = default_threshold
         self.report: dict | None = None
 
     def attach(self, engine: Engine) -> None:
@@ -133,18 +148,16 @@ class ClassificationReport:
     def _completed(self, engine: Engine) -> None:
         if not self.labels:
             return
-        from liver3d.viz.classification import plot_confusion_matrix, plot_roc
+        from liver3d.viz.classification import plot_binary_roc, plot_confusion_matrix, plot_roc
 
         probs = np.stack(self.probs)
         report = classification_report(self.labels, probs, self.class_names, self.n_bootstrap, self.seed)
+        binary = self._binary(probs) if self.positive_class is not None else None
+        if binary is not None:
+            report["binary"] = binary
         self.report = report
         out = self.output_dir
         out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out / "classification_report.json") as tmp:
-            tmp.write_text(json.dumps(report, indent=2))
-        table = format_classification_table(report)
-        with atomic_path(out / "classification_report.md") as tmp:
-            tmp.write_text(table + "\n")
         rows = []
         for ids, label, p in zip(self.ids, self.labels, probs):
             row = dict(ids)
@@ -153,9 +166,55 @@ class ClassificationReport:
             rows.append(row)
         write_csv(rows, out / "predictions.csv")
         plot_confusion_matrix(report["confusion_matrix"], self.class_names, out / "confusion_matrix.png")
-        plot_roc(self.labels, probs, self.class_names, out / "roc.png")
+        table = format_classification_table(report)
+        if binary is None:
+            plot_roc(self.labels, probs, self.class_names, out / "roc.png")
+        else:
+            positive = self.class_names.index(self.positive_class)
+            y = (np.asarray(self.labels) == positive).astype(int)
+            plot_binary_roc(y, probs[:, positive], binary, out / "roc.png", self.positive_class)
+            threshold_table = format_threshold_table(binary, self.positive_class)
+            with atomic_path(out / "threshold_table.md") as tmp:
+                tmp.write_text(threshold_table + "\n")
+            table += "\n\n" + threshold_table
+        with atomic_path(out / "classification_report.md") as tmp:
+            tmp.write_text(table + "\n")
+        with atomic_path(out / "classification_report.json") as tmp:
+            tmp.write_text(json.dumps(report, indent=2))
         print(table)
         print(f"report, predictions and figures: {out}")
+
+    def _binary(self, probs: np.ndarray) -> dict | None:
+        positive = self.class_names.index(self.positive_class)
+        y = (np.asarray(self.labels) == positive).astype(int)
+        if y.min() == y.max():
+            print(f"no ROC: every sample is {'' if y[0] else 'not '}{self.positive_class}")
+            return None
+        return threshold_report(
+            y,
+            probs[:, positive],
+            self._chosen_threshold(),
+            self.default_threshold,
+            self.n_bootstrap,
+            self.seed,
+        )
+
+    def _chosen_threshold(self) -> dict | None:
+        source = self.threshold_from
+        if source is None:
+            return None
+        if isinstance(source, ClassificationReport):
+            report = source.report
+            where = f"the report in {source.output_dir}"
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: threshold_from report not found")
+            report = json.loads(path.read_text())
+            where = str(path)
+        if not report or "binary" not in report:
+            raise ValueError(f"{where} has no binary section to take the threshold from")
+        return report["binary"]["optimum_this_set"]
 
 
 def _plain(value):

@@ -1,13 +1,15 @@
-"""Networks for 2D slices and 3D volumes: ResNet (MONAI's, torchvision-compatible), ConvNeXt, heads, and
+"""Networks for 2D slices and 3D volumes: ResNet (MONAI's, torchvision-compatible), ConvNeXt, seed 004's small CNN, heads, and
 pretrained-weight loading from local files with 2D->3D inflation."""
 
 from liver3d.networks.convnext import PRESETS, ConvNeXt, convnext
 from liver3d.networks.heads import mlp_head
 from liver3d.networks.pretrained import LoadReport, load_pretrained, read_state_dict
 from liver3d.networks.resnet import resnet
+from liver3d.networks.small_cnn import SmallCNN
 
 __all__ = [
     "PRESETS",
+    "SmallCNN",
     "ConvNeXt",
     "LoadReport",
     "convnext",

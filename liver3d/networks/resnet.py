@@ -23,8 +23,13 @@ def resnet(
     in_channels: int = 3,
     num_classes: int = 3,
     head: str = "linear",
+    head_hidden: int = 256,
+    head_dropout: float | tuple[float, float] = (0.5, 0.3),
 ) -> ResNet:
-    """A ResNet-``depth`` classifier for (B, C, H, W) or (B, C, D, H, W) inputs."""
+    """A ResNet-``depth`` classifier for (B, C, H, W) or (B, C, D, H, W) inputs.
+
+    ``head_hidden`` and ``head_dropout`` size the ``"mlp"`` head (see :func:`~liver3d.networks.mlp_head`).
+    """
     if depth not in _LAYOUT:
         raise ValueError(f"ResNet depth must be one of {sorted(_LAYOUT)}, got {depth}")
     block, layers = _LAYOUT[depth]
@@ -40,7 +45,7 @@ def resnet(
         num_classes=num_classes,
     )
     if head == "mlp":
-        net.fc = mlp_head(net.fc.in_features, num_classes)
+        net.fc = mlp_head(net.fc.in_features, num_classes, head_hidden, head_dropout)
     elif head != "linear":
         raise ValueError(f"head must be 'linear' or 'mlp', got {head!r}")
     return net

@@ -68,3 +68,31 @@ def plot_roc(
     ax.set_aspect("equal")
     fig.tight_layout()
     return save_figure(fig, path, dpi=100)
+
+
+def plot_binary_roc(
+    y_true: Sequence[int], score: Sequence[float], report: dict, path: str | Path, positive: str = "positive"
+) -> Path:
+    """The ROC of a binary task with its AUC (CI) and the default and optimal operating points marked."""
+    fpr, tpr, _ = skm.roc_curve(np.asarray(y_true, dtype=int), np.asarray(score, dtype=float))
+    ci = report["auc_ci95"]
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr, lw=1.5, label=f"{positive}: AUC {report['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
+    for key, marker in (("default", "o"), ("optimal", "*")):
+        point = report[key]
+        ax.plot(
+            1 - point["specificity"],
+            point["sensitivity"],
+            marker,
+            ms=10 if marker == "*" else 7,
+            label=f"{key} threshold {point['threshold']:.3f}: sens {point['sensitivity']:.2f}, "
+            f"spec {point['specificity']:.2f}",
+        )
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.set_title(f"ROC; optimal threshold from {report['threshold_source']}", fontsize=9)
+    ax.legend(loc="lower right", fontsize=7)
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=100)
