@@ -25,7 +25,7 @@ def youden_threshold(y_true: Sequence[int], score: Sequence[float]) -> dict:
     fpr, tpr, thresholds = skm.roc_curve(y_true, score, drop_intermediate=False)
     finite = np.isfinite(thresholds)  # sklearn's first point (threshold +inf) calls nothing positive
     j = np.where(finite, tpr - fpr, -np.inf)
-    best = int(np.argmax(j))  # first maximum = highest threshold among ties
+    best = int(np.flatnonzero(j >= j.max() - 1e-12)[0])  # highest threshold among (float) ties
     return {
         "threshold": float(thresholds[best]),
         "youden_j": float(j[best]),
