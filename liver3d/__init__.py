@@ -22,6 +22,7 @@ _SUBMODULES = {
     "paths",
     "phantoms",
     "report",
+    "search",
     "attribution",
     "ae",
     "transforms",

@@ -6,7 +6,9 @@
 4. evaluate it on the held-out phantoms: NIfTI label maps, 3D Slicer segmentations and a metrics table;
 5. train the ``liver_slice_cls`` slice classifier briefly, evaluate it on every held-out slice, and run its
    Grad-CAM evaluator: CAM volumes as NIfTI and the pseudo-mask IoU/Dice table next to seed 000's numbers;
-6. end with the structured report (``python -m liver3d.report``) of one held-out case's segmentation.
+6. the structured report (``python -m liver3d.report``) of one held-out case's segmentation;
+7. the three 2D studies (``image_cls_2d``: chest X-ray pneumonia, 4-class liver CT, 8-class multi-organ MRI) on
+   generated 2D images: train, evaluate (threshold chosen on validation, confusion reports) and Grad-CAM boxes.
 
 Every bundle step is the same ``python -m monai.bundle run ...`` command a user types; the demo prints it.
 """
@@ -29,6 +31,18 @@ from liver3d.split import write_split
 from liver3d.viz.montage import save_montage
 
 BUNDLES = REPO_ROOT / "bundles"
+# Step 9: each 2D study on generated images, its own config scaled down for 2 CPU cores (ResNet-18 instead of
+# ResNet-50, 128 px), trained from scratch (hence learning rate 1e-3).
+STUDIES_2D = {
+    "xray_pneumonia": {"patients": 20, "images": 3, "epochs": 12, "overrides": {"resnet_depth": 18}},
+    "liver_disease_4class": {
+        "patients": 30,
+        "images": 2,
+        "epochs": 12,
+        "overrides": {"resnet_depth": 18, "batch_size": 16, "learning_rate": 0.001},
+    },
+    "multiorgan_8class": {"patients": 12, "images": 3, "epochs": 10, "overrides": {}},
+}
 
 
 def _phantoms(out: Path, cases: int, seed: int, shape, workers: int, label: str) -> Path:
@@ -62,7 +76,9 @@ def run_bundle(bundle: str, configs: list[str], overrides: dict, log: Path) -> N
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False)
     text = log.read_text()
     for line in text.splitlines():
-        if "Metrics --" in line or line.startswith(("|", "per-case metrics", "n = ")):
+        if "Metrics --" in line or line.startswith(
+            ("|", "per-case metrics", "n = ", "AUC (", "Grad-CAM hot regions")
+        ):
             print("      " + line.split(" - INFO - ")[-1])
     if proc.returncode != 0:
         tail = "\n".join(text.splitlines()[-15:])
@@ -93,6 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=80, help="epochs per stage")
     parser.add_argument("--cls-epochs", type=int, default=12, help="slice classifier epochs (0 skips it)")
     parser.add_argument("--cls-image-size", type=int, default=128, help="slice classifier input, pixels")
+    parser.add_argument(
+        "--studies-2d",
+        nargs="*",
+        default=list(STUDIES_2D),
+        help="2D studies to run in step 9 (default all three; none: give the flag alone)",
+    )
+    parser.add_argument("--only-2d", action="store_true", help="run only step 9, the 2D studies")
+    parser.add_argument("--epochs-2d", type=int, default=None, help="epochs per 2D study (default 10-12)")
+    parser.add_argument("--patients-2d", type=int, default=None, help="patients per class (default 12-30)")
+    parser.add_argument("--image-size-2d", type=int, default=128, help="2D network input, pixels")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--skip-training", action="store_true", help="only phantoms, check, split and montage"
@@ -101,8 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve()
     shape = tuple(args.shape)
     start = time.perf_counter()
+    unknown = sorted(set(args.studies_2d) - set(STUDIES_2D))
+    if unknown:
+        parser.error(f"--studies-2d: unknown {unknown}; choose from {list(STUDIES_2D)}")
+    if args.only_2d:
+        image_studies(out, args.studies_2d, args.seed, args.epochs_2d, args.patients_2d, args.image_size_2d)
+        print(f"done in {time.perf_counter() - start:.0f} s")
+        return 0
 
-    print("[1/8] CT phantoms (python -m liver3d.phantoms) and dataset check (python -m liver3d.check)")
+    print("[1/9] CT phantoms (python -m liver3d.phantoms) and dataset check (python -m liver3d.check)")
     train_list = _phantoms(out / "phantoms", args.train_cases, args.seed, shape, args.workers, "training")
     test_list = _phantoms(
         out / "phantoms_test", args.test_cases, args.seed + 1000, shape, args.workers, "held-out test"
@@ -115,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         + " / ".join(f"{len(patients(v))} {k}" for k, v in parts.items())
     )
 
-    print("[2/8] montage of axial slices with liver (green) and tumor (red)")
+    print("[2/9] montage of axial slices with liver (green) and tumor (red)")
     shown = entries[:3]
     png = save_montage(
         [(e["image"], e["label"]) for e in shown], out / "montage.png", titles=[e["case_id"] for e in shown]
@@ -142,15 +175,15 @@ def main(argv: list[str] | None = None) -> int:
         "resume": False,
     }
     print(
-        f"[3/8] training stage 1 (liver and tumor on a {args.fine_pixdim[0] * 2:g} mm grid), {args.epochs} epochs"
+        f"[3/9] training stage 1 (liver and tumor on a {args.fine_pixdim[0] * 2:g} mm grid), {args.epochs} epochs"
     )
     run_bundle("liver_tumor_seg", ["train.json"], train, out / "logs" / "train_stage1.log")
-    print(f"[4/8] training stage 2 (liver ROI at {args.fine_pixdim[0]:g} mm), {args.epochs} epochs")
+    print(f"[4/9] training stage 2 (liver ROI at {args.fine_pixdim[0]:g} mm), {args.epochs} epochs")
     run_bundle(
         "liver_tumor_seg", ["train.json", "train_stage2.json"], train, out / "logs" / "train_stage2.log"
     )
 
-    print("[5/8] cascade inference and evaluation on the held-out phantoms")
+    print("[5/9] cascade inference and evaluation on the held-out phantoms")
     run_bundle(
         "liver_tumor_seg",
         ["inference.json", "evaluate.json"],
@@ -164,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cls_epochs > 0:
         slice_classifier(out, test_list.parent, args.cls_epochs, args.cls_image_size, args.seed)
     structured_report(work / "eval", load_datalist(test_list)[0])
+    image_studies(out, args.studies_2d, args.seed, args.epochs_2d, args.patients_2d, args.image_size_2d)
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -172,7 +206,7 @@ def slice_classifier(out: Path, test_dir: Path, epochs: int, image_size: int, se
     """Steps 6-7: the liver_slice_cls bundle on the same phantoms (same patient-level split rule)."""
     work = out / "liver_slice_cls"
     common = {"bundle_root": work, "image_size": image_size}
-    print(f"[6/8] training the slice classifier (background / liver / tumor, ResNet-18 2D), {epochs} epochs")
+    print(f"[6/9] training the slice classifier (background / liver / tumor, ResNet-18 2D), {epochs} epochs")
     run_bundle(
         "liver_slice_cls",
         ["train.json"],
@@ -188,7 +222,7 @@ def slice_classifier(out: Path, test_dir: Path, epochs: int, image_size: int, se
         },
         out / "logs" / "train_slice_cls.log",
     )
-    print("[7/8] slice classifier on every held-out slice, then its Grad-CAM evaluator on the volumes")
+    print("[7/9] slice classifier on every held-out slice, then its Grad-CAM evaluator on the volumes")
     held_out = {**common, "eval_dataset_dir": test_dir}
     run_bundle(
         "liver_slice_cls", ["train.json", "evaluate.json"], held_out, out / "logs" / "evaluate_slice_cls.log"
@@ -208,11 +242,49 @@ def structured_report(eval_dir: Path, case: dict) -> None:
 
     name = case_name(case["image"])
     seg = eval_dir / f"{name}_seg.nii.gz"
-    print(f"[8/8] structured report of {name} (predicted segmentation)")
+    print(f"[8/9] structured report of {name} (predicted segmentation)")
     print(f"      $ python -m liver3d.report {seg} --image {case['image']}")
     report, paths = build_report(seg, eval_dir / f"{name}_report", case["image"])
     print("      " + to_markdown(report).replace("\n", "\n      ").rstrip())
     print(f"      report: {paths['html']} (and report.json, report.md, the planes PNG)")
+
+
+def image_studies(
+    out: Path,
+    studies: list[str],
+    seed: int,
+    epochs: int | None = None,
+    patients: int | None = None,
+    image_size: int = 128,
+) -> None:
+    """Step 9: the image_cls_2d bundle for each 2D study, on images generated for it."""
+    from liver3d.phantoms.images2d import write_study_images
+
+    for study in studies:
+        plan = STUDIES_2D[study]
+        n_patients, n_epochs = patients or plan["patients"], epochs or plan["epochs"]
+        data = out / "images2d" / study
+        datalist = write_study_images(study, data, n_patients, plan["images"], seed=seed)
+        print(
+            f"[9/9] {study}: {n_patients} patients per class x {plan['images']} images "
+            f"(python -m liver3d.phantoms.images2d) -> {datalist}"
+        )
+        configs = ["train.json", f"{study}.json"]
+        common = {
+            "bundle_root": out / "image_cls_2d",
+            "dataset_dir": data,
+            "image_size": image_size,
+            "progress_bar": False,
+            **plan["overrides"],
+        }
+        logs = out / "logs" / study
+        train = {**common, "max_epochs": n_epochs, "resume": False}
+        run_bundle("image_cls_2d", configs, train, logs.with_name(f"{study}_train.log"))
+        run_bundle(
+            "image_cls_2d", [*configs, "evaluate.json"], common, logs.with_name(f"{study}_evaluate.log")
+        )
+        run_bundle("image_cls_2d", [*configs, "cam.json"], common, logs.with_name(f"{study}_cam.log"))
+        print(f"      reports, figures and CAM boxes: {out / 'image_cls_2d' / 'eval' / study}")
 
 
 if __name__ == "__main__":

@@ -39,10 +39,12 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
             "32",
             "--workers",
             "1",
+            "--studies-2d",
         ]
     )
     out = capsys.readouterr().out
     assert code == 0
+    assert "[9/9]" not in out  # no 2D study asked for
     assert "training: 4 cases" in out and "check: 0 errors" in out
     png = tmp_path / "montage.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -56,6 +58,20 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
     assert len(list((tmp_path / "liver_slice_cls" / "eval" / "cam" / "cams").glob("*_cam_liver.nii.gz"))) == 1
     assert "structured report" in out and "Liver volume" in out  # the demo ends with a report
     assert list(eval_dir.glob("*_report/report.json"))
+
+
+@pytest.mark.slow
+def test_demo_runs_a_2d_study(tmp_path, capsys):
+    args = ["--out", str(tmp_path), "--only-2d", "--studies-2d", "multiorgan_8class", "--epochs-2d", "1"]
+    assert demo_main([*args, "--patients-2d", "3", "--image-size-2d", "48"]) == 0
+    out = capsys.readouterr().out
+    assert "[9/9] multiorgan_8class" in out and "[1/9]" not in out
+    assert "| kidney_tumor |" in out  # the held-out confusion report
+    assert "Grad-CAM hot regions of block3" in out
+    study = tmp_path / "image_cls_2d" / "eval" / "multiorgan_8class"
+    assert (study / "test" / "confusion_matrix.png").is_file() and (
+        study / "cam" / "cam_regions.json"
+    ).is_file()
 
 
 def test_demo_can_stop_before_training(tmp_path, capsys):

@@ -41,7 +41,7 @@ def sample_patient(rng: np.random.Generator, label: int) -> dict:
     elif name == "malignant":
         for _ in range(rng.integers(1, 4)):
             patient["lesions"].append(
-                {"kind": "mass", "radius": rng.uniform(0.03, 0.075), "hu": rng.uniform(25, 40)}
+                {"kind": "mass", "radius": rng.uniform(0.04, 0.08), "hu": rng.uniform(20, 35)}
             )
     for lesion in patient["lesions"]:  # position within the liver, as offsets from the right lobe centre
         lesion["offset"] = (rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.08))
