@@ -32,16 +32,17 @@ from liver3d.viz.montage import save_montage
 
 BUNDLES = REPO_ROOT / "bundles"
 # Step 9: each 2D study on generated images, its own config scaled down for 2 CPU cores (ResNet-18 instead of
-# ResNet-50, 128 px), trained from scratch (hence learning rate 1e-3).
+# ResNet-50, 128 px), trained from scratch: learning rate 1e-3, and enough epochs (a from-scratch ResNet sits at
+# chance for about ten epochs on these sets before it learns), so early stopping waits 15 validations.
 STUDIES_2D = {
-    "xray_pneumonia": {"patients": 20, "images": 3, "epochs": 12, "overrides": {"resnet_depth": 18}},
+    "xray_pneumonia": {"patients": 30, "images": 2, "epochs": 30, "overrides": {"resnet_depth": 18}},
     "liver_disease_4class": {
         "patients": 30,
         "images": 2,
-        "epochs": 12,
+        "epochs": 30,
         "overrides": {"resnet_depth": 18, "batch_size": 16, "learning_rate": 0.001},
     },
-    "multiorgan_8class": {"patients": 12, "images": 3, "epochs": 10, "overrides": {}},
+    "multiorgan_8class": {"patients": 12, "images": 3, "epochs": 20, "overrides": {}},
 }
 
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         help="2D studies to run in step 9 (default all three; none: give the flag alone)",
     )
     parser.add_argument("--only-2d", action="store_true", help="run only step 9, the 2D studies")
-    parser.add_argument("--epochs-2d", type=int, default=None, help="epochs per 2D study (default 10-12)")
+    parser.add_argument("--epochs-2d", type=int, default=None, help="epochs per 2D study (default 20-30)")
     parser.add_argument("--patients-2d", type=int, default=None, help="patients per class (default 12-30)")
     parser.add_argument("--image-size-2d", type=int, default=128, help="2D network input, pixels")
     parser.add_argument("--workers", type=int, default=2)
@@ -274,6 +275,7 @@ def image_studies(
             "bundle_root": out / "image_cls_2d",
             "dataset_dir": data,
             "image_size": image_size,
+            "early_stop_patience": 15,
             "progress_bar": False,
             **plan["overrides"],
         }

@@ -1,7 +1,6 @@
 """The liver_slice_cls and liver_volume_cls bundles through MONAI's bundle API on tiny phantoms: config
 combinations, training, evaluation reports, and the CAM evaluator's NIfTI geometry and tables."""
 
-import csv
 import json
 from pathlib import Path
 
@@ -9,8 +8,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from monai.bundle import ConfigParser
-from monai.bundle import run as bundle_run
+from bundle_utils import parse_bundle as _parser
+from bundle_utils import read_rows as _rows
+from bundle_utils import run_bundle as _run
 from sklearn import metrics as skm
 
 from liver3d.cam import CamEvaluator
@@ -20,26 +20,6 @@ SLICE = ROOT / "bundles" / "liver_slice_cls" / "configs"
 VOLUME = ROOT / "bundles" / "liver_volume_cls" / "configs"
 SLICE_TINY = {"image_size": 32, "batch_size": 8, "progress_bar": False}
 VOLUME_TINY = {"input_size": [32, 32, 16], "pixdim": [4.0, 4.0, 4.0], "progress_bar": False}
-
-
-def _run(configs: Path, names: tuple[str, ...], **overrides) -> None:
-    bundle_run(
-        config_file=[str(configs / n) for n in names], meta_file=str(configs / "metadata.json"), **overrides
-    )
-
-
-def _parser(configs: Path, names: tuple[str, ...], **overrides) -> ConfigParser:
-    parser = ConfigParser()
-    parser.read_config([str(configs / n) for n in names])
-    parser.read_meta(str(configs / "metadata.json"))
-    for key, value in overrides.items():
-        parser[key] = value
-    return parser
-
-
-def _rows(path: Path) -> list[dict]:
-    with open(path) as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.mark.parametrize(

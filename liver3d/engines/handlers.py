@@ -13,8 +13,8 @@ from liver3d.data.datalist import case_name
 from liver3d.evaluation.metrics import StructureScores, format_table, score_case, summarize
 from liver3d.evaluation.report import write_csv, write_evaluation
 from liver3d.geometry import voxel_spacing
-from liver3d.io.atomic import atomic_path
 from liver3d.labels import load_label_table
+from liver3d.viz.figures import save_figure
 
 
 class TrainingCurves:
@@ -94,9 +94,7 @@ class TrainingCurves:
         labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
         ax.legend(lines, labels, loc="center right", fontsize=8)
         fig.tight_layout()
-        with atomic_path(self.output_dir / "training_curves.png") as tmp:
-            fig.savefig(tmp, dpi=90)
-        plt.close(fig)
+        save_figure(fig, self.output_dir / "training_curves.png")
 
 
 class VolumeMetrics:

@@ -42,8 +42,8 @@ def sample_patient(rng: np.random.Generator, label: int) -> dict:
             patient["consolidations"].append(
                 {
                     "center": (zone, 0.5 + side * rng.uniform(0.14, 0.21)),
-                    "radii": (rng.uniform(0.05, 0.11), rng.uniform(0.04, 0.08)),
-                    "density": rng.uniform(0.06, 0.2),
+                    "radii": (rng.uniform(0.06, 0.12), rng.uniform(0.05, 0.09)),
+                    "density": rng.uniform(0.12, 0.28),
                 }
             )
     return patient
