@@ -100,3 +100,11 @@ def test_one_class_set_is_refused_with_a_clear_message():
         youden_threshold([1, 1, 1], [0.2, 0.5, 0.9])
     with pytest.raises(ValueError, match="labels but"):
         auc_with_ci([0, 1], [0.5])
+
+
+def test_undefined_metrics_show_as_a_dash():
+    # nothing called positive at 0.5: precision is undefined, not 0
+    report = threshold_report([0, 1, 0, 1], [0.1, 0.4, 0.2, 0.45], None, n_bootstrap=10)
+    assert np.isnan(report["default"]["precision"])
+    row = next(line for line in format_threshold_table(report).splitlines() if line.startswith("| precision"))
+    assert row.startswith("| precision | - |") and row.endswith("| - |")

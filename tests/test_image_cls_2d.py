@@ -137,3 +137,12 @@ def test_search_refuses_a_bad_space(tmp_path):
     files = [str(CONFIGS / "train.json"), str(bad)]
     with pytest.raises(ValueError, match=r"search_space\['head_dropout'\]: float needs 'low' < 'high'"):
         search_main(["--config_file", json.dumps(files)])
+
+
+def test_missing_dataset_stops_with_one_line(tmp_path, capsys):
+    names = ("train.json", "xray_pneumonia.json")
+    with pytest.raises(SystemExit) as stop:
+        run_bundle(CONFIGS, names, dataset_dir=str(tmp_path / "nowhere"), bundle_root=str(tmp_path))
+    assert stop.value.code == 1
+    assert f"ERROR {tmp_path / 'nowhere'}: image datalist not found" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()  # nothing written

@@ -10,7 +10,7 @@ from liver3d.data.datalist import (
     load_datalist,
 )
 from liver3d.data.image_dataset import ImageDataset
-from liver3d.data.images2d import image_datalist
+from liver3d.data.images2d import image_datalist, require_image_datalist
 from liver3d.data.slices import SliceDataset
 from liver3d.data.splits import kfold_by_patient, patients, require_nonempty, split_by_patient
 
@@ -29,6 +29,7 @@ __all__ = [
     "kfold_by_patient",
     "load_datalist",
     "patients",
+    "require_image_datalist",
     "require_nonempty",
     "require_valid_inputs",
     "split_by_patient",

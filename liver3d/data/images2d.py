@@ -156,3 +156,21 @@ def _patient_from_name(path: Path, pattern: re.Pattern | None, where: str) -> st
 def _absolute(path: str, base: Path) -> str:
     p = Path(path)
     return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def require_image_datalist(
+    source: str | Path,
+    class_names: Sequence[str],
+    columns: Mapping[str, str] | None = None,
+    patient_pattern: str | None = None,
+    key: str = "training",
+) -> list[dict]:
+    """:func:`image_datalist` for bundle configs: a bad datalist stops the run with one ``ERROR`` line
+    (exit 1) instead of a config-evaluation traceback."""
+    import sys
+
+    try:
+        return image_datalist(source, class_names, columns, patient_pattern, key)
+    except (DatalistError, re.error) as err:
+        print(f"ERROR {err}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -114,8 +114,14 @@ def format_threshold_table(report: dict, positive: str = "positive") -> str:
     ]
     for name in TABLE_METRICS:
         change = o[name] - d[name]
-        lines.append(f"| {name} | {d[name]:.3f} | {o[name]:.3f} | {change * 100:+.1f} pt |")
+        shown = "-" if np.isnan(change) else f"{change * 100:+.1f} pt"
+        lines.append(f"| {name} | {_num(d[name])} | {_num(o[name])} | {shown} |")
     return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    """Three decimals; '-' where a metric is undefined (e.g. precision with no positive calls)."""
+    return "-" if np.isnan(value) else f"{value:.3f}"
 
 
 def _check(y_true: Sequence[int], score: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
