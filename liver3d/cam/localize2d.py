@@ -117,8 +117,8 @@ class CamLocalizer2D:
         regions = hot_regions(cam, self.threshold, self.min_area, scale=scale)
         record = {
             "image": entry["image"],
-            "patient_id": entry["patient_id"],
-            "label": self.class_names[int(entry["label"])],
+            "patient_id": entry.get("patient_id"),
+            "label": _class_name(self.class_names, entry.get("label")),
             "predicted": self.class_names[int(probs.argmax())],
             "probabilities": {n: round(float(p), 5) for n, p in zip(self.class_names, probs)},
             "cam_class": self.class_names[target],
@@ -161,6 +161,13 @@ class CamLocalizer2D:
             record.get("lesion_box_xyxy"),
         )
         return [str(layers_png), str(boxes_png)]
+
+
+def _class_name(class_names: Sequence[str], label) -> str | None:
+    """The class name of a label index; None for an image without a label (index -1 or missing)."""
+    if label is None or int(label) < 0:
+        return None
+    return class_names[int(label)]
 
 
 def summarize(records: Sequence[dict], class_names: Sequence[str]) -> dict:
