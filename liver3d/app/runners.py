@@ -283,7 +283,7 @@ def image2d_report_markdown(report: dict) -> str:
     ]
     for i, r in enumerate(report["regions"], 1):
         box = ", ".join(f"{v:.0f}" for v in r["bbox_xyxy"])
-        lines.append(f"| {i} | {box} | {r['area']:.0f} | {r['peak']:.2f} |")
+        lines.append(f"| {i} | {box} | {r['area_px']:.0f} | {r['peak']:.2f} |")
     if not report["regions"]:
         lines.append("| - | none above the threshold | - | - |")
     return "\n".join(lines) + "\n"
