@@ -11,7 +11,7 @@ DEMO_DIR ?= demo_out
 # elsewhere); override TORCH_SPEC for another build, e.g. a CPU-only index or another CUDA version.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench browser serve clean
 
 setup: $(STAMP)
 
@@ -25,8 +25,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m liver3d.demo --out $(DEMO_DIR)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest
+
+# Debian's chromium + chromedriver for the viewer's browser tests (skipped when it cannot install them).
+browser:
+	@scripts/install_browser.sh
+
+# The viewer on http://127.0.0.1:8501 with the models the demo trained.
+serve: $(STAMP)
+	$(PY) -m liver3d.app --models $(DEMO_DIR)/app_models.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check liver3d tests scripts

@@ -16,6 +16,7 @@ Every bundle step is the same ``python -m monai.bundle run ...`` command a user 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import subprocess
 import sys
@@ -192,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         out / "logs" / "evaluate.log",
     )
     print(f"      label maps (NIfTI, input geometry) and 3D Slicer segmentations: {work / 'eval'}")
+    register_for_viewer(out, "liver + tumor cascade (demo)", "segmentation", None, common)
     print(
         f"      training curves: {work / 'eval' / 'stage1' / 'training_curves.png'}, {work / 'eval' / 'stage2' / 'training_curves.png'}"
     )
@@ -234,6 +236,22 @@ def slice_classifier(out: Path, test_dir: Path, epochs: int, image_size: int, se
     print(
         f"      CAM volumes (NIfTI, input geometry), tables and best/worst overlays: {work / 'eval' / 'cam'}"
     )
+    register_for_viewer(out, "slice classifier (demo)", "slice_classifier", None, common)
+
+
+def register_for_viewer(out: Path, name: str, task: str, configs: list[str] | None, overrides: dict) -> None:
+    """Add a trained model to ``out/app_models.json``, the registry ``python -m liver3d.app`` reads."""
+    from liver3d.app.registry import register_model
+
+    keep = {
+        k: v for k, v in overrides.items() if k not in ("dataset_dir", "progress_bar", "early_stop_patience")
+    }
+    keep = {k: (json.loads(v) if isinstance(v, str) and v.startswith("[") else v) for k, v in keep.items()}
+    keep = {k: (str(v) if isinstance(v, Path) else v) for k, v in keep.items()}
+    spec = {"name": name, "task": task, "overrides": keep}
+    if configs:
+        spec["configs"] = configs
+    register_model(out / "app_models.json", spec)
 
 
 def structured_report(eval_dir: Path, case: dict) -> None:
@@ -287,6 +305,7 @@ def image_studies(
         )
         run_bundle("image_cls_2d", [*configs, "cam.json"], common, logs.with_name(f"{study}_cam.log"))
         print(f"      reports, figures and CAM boxes: {out / 'image_cls_2d' / 'eval' / study}")
+        register_for_viewer(out, f"{study} (demo)", "image2d", [*configs, "cam.json"], common)
 
 
 if __name__ == "__main__":

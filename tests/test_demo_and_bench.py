@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from liver3d.app import load_registry
 from liver3d.demo import main as demo_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +59,9 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
     assert len(list((tmp_path / "liver_slice_cls" / "eval" / "cam" / "cams").glob("*_cam_liver.nii.gz"))) == 1
     assert "structured report" in out and "Liver volume" in out  # the demo ends with a report
     assert list(eval_dir.glob("*_report/report.json"))
+    models = {e.task: e for e in load_registry(tmp_path / "app_models.json")}  # what the viewer offers
+    assert set(models) == {"segmentation", "slice_classifier"}
+    assert models["segmentation"].overrides["roi_size"] == [32, 32, 16] and not models["segmentation"].missing
 
 
 @pytest.mark.slow
@@ -72,6 +76,9 @@ def test_demo_runs_a_2d_study(tmp_path, capsys):
     assert (study / "test" / "confusion_matrix.png").is_file() and (
         study / "cam" / "cam_regions.json"
     ).is_file()
+    # the trained model is offered to the viewer, with the settings it was trained with
+    (entry,) = load_registry(tmp_path / "app_models.json")
+    assert entry.task == "image2d" and entry.overrides["image_size"] == 48 and not entry.missing
 
 
 def test_demo_can_stop_before_training(tmp_path, capsys):
