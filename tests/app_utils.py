@@ -17,6 +17,11 @@ MODELS = [
     {"name": "cascade", "task": "segmentation", "overrides": {"bundle_root": "seg", **TINY_SEG}},
     {"name": "slices", "task": "slice_classifier", "overrides": {"bundle_root": "slices", "image_size": 32}},
     {
+        "name": "presence",
+        "task": "volume_classifier",
+        "overrides": {"bundle_root": "volume", "input_size": [32, 32, 16]},
+    },
+    {
         "name": "xray",
         "task": "image2d",
         "configs": ["train.json", "xray_pneumonia.json", "cam.json"],

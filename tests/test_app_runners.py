@@ -52,6 +52,26 @@ def test_segmentation_writes_label_slicer_and_report_on_the_input_grid(entries, 
 
 
 @pytest.mark.slow
+def test_volume_classifier_on_the_liver_roi_needs_a_segmentation_first(entries, ct_upload, tmp_path):
+    source, staged = ct_upload
+    with pytest.raises(RunError, match="run a segmentation model on this upload first"):
+        run_model(entries["presence"], staged, tmp_path / "run")
+    segmentation = run_model(entries["cascade"], staged, tmp_path / "seg")
+    if not (segmentation.label == 1).any():  # an untrained cascade may find no liver: give it one
+        from liver3d.io.nifti import save_nifti
+
+        truth = source.parent.parent / "labelsTr" / source.name
+        label = nib.load(truth)
+        save_nifti(np.asarray(label.dataobj), label.affine, segmentation.files["label map (NIfTI)"])
+    result = run_model(entries["presence"], staged, tmp_path / "run", earlier={"segmentation": segmentation})
+    assert set(result.probabilities) == {"no_tumor", "tumor"}
+    cam = nib.load(result.files["Grad-CAM tumor (NIfTI)"])
+    image = nib.load(source)
+    assert cam.shape == image.shape and np.allclose(cam.affine, image.affine, atol=1e-4)
+    assert result.report["region"] == "liver ROI from the segmentation"
+
+
+@pytest.mark.slow
 def test_slice_classifier_gives_slice_probabilities_and_cam_volumes(entries, ct_upload, tmp_path):
     source, staged = ct_upload
     result = run_model(entries["slices"], staged, tmp_path / "run")
@@ -113,7 +133,7 @@ def test_missing_or_mismatched_checkpoints_are_named(registry, entries, ct_uploa
 
 def test_registry_resolves_relative_paths_and_refuses_bad_entries(registry, tmp_path):
     entries = load_registry(registry)
-    assert [e.name for e in entries] == ["cascade", "slices", "xray"]
+    assert [e.name for e in entries] == ["cascade", "slices", "presence", "xray"]
     assert all(not e.missing for e in entries)
     assert entries[0].overrides["bundle_root"] == str(registry.parent / "seg")
     bad = tmp_path / "bad.json"

@@ -128,7 +128,7 @@ def run_selected(entry: ModelEntry, cfg: dict) -> None:
     out = session_dir(cfg["workdir"]) / "runs" / entry.task
     shutil.rmtree(out, ignore_errors=True)
     try:
-        result = run_model(entry, staged, out, progress)
+        result = run_model(entry, staged, out, progress, st.session_state.results)
     except RunError as err:
         st.session_state.run_error = str(err)
         bar.empty()
@@ -141,6 +141,12 @@ def viewer_volume(display: dict, results: dict[str, RunResult]) -> None:
     volume, spacing = display["volume"], display["spacing"]
     seg = results.get("segmentation")
     cls = results.get("slice_classifier")
+    cam_sources = {
+        f"{task}: {name}": cam
+        for task in ("slice_classifier", "volume_classifier")
+        if task in results
+        for name, cam in results[task].cams.items()
+    }
     controls, view = st.columns([1, 2])
     with controls:
         plane = st.radio("plane", PLANES, horizontal=True, key="plane")
@@ -149,12 +155,12 @@ def viewer_volume(display: dict, results: dict[str, RunResult]) -> None:
         presets = list(window_presets())
         window = st.selectbox("window", presets, index=presets.index("abdomen"), key="window")
         show_label = st.toggle("liver / tumor overlay", value=True, key="show_label", disabled=seg is None)
-        cam_names = list(cls.cams) if cls else []
+        cam_names = list(cam_sources)
         show_cam = st.toggle("CAM heatmap", value=bool(cam_names), key="show_cam", disabled=not cam_names)
         cam_name = st.selectbox("CAM of", cam_names, key="cam_name") if cam_names else None
         show_contours = st.toggle("contours", value=True, key="show_contours")
     label = seg.label if seg is not None else None
-    cam = cls.cams[cam_name] if cls is not None and cam_name else None
+    cam = cam_sources[cam_name] if cam_name else None
     image = render_volume_slice(
         volume,
         spacing,

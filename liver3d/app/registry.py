@@ -27,11 +27,13 @@ from liver3d.paths import REPO_ROOT
 TASKS = {
     "segmentation": ("liver_tumor_seg", ["inference.json"]),
     "slice_classifier": ("liver_slice_cls", ["train.json", "evaluate_cam.json"]),
+    "volume_classifier": ("liver_volume_cls", ["train.json", "evaluate_cam.json"]),
     "image2d": ("image_cls_2d", ["train.json", "cam.json"]),
 }
 TASK_TITLES = {
     "segmentation": "3D segmentation (liver, tumor)",
     "slice_classifier": "slice classifier on the volume (per-slice probabilities, Grad-CAM)",
+    "volume_classifier": "volume classifier (tumor present?, 3D Grad-CAM; liver ROI from a segmentation)",
     "image2d": "2D study classifier (probabilities, Grad-CAM boxes)",
 }
 PATH_KEYS = ("bundle_root", "model_path", "stage1_checkpoint", "stage2_checkpoint", "ckpt_dir")

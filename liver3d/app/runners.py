@@ -169,6 +169,70 @@ def run_slice_classifier(
     return result
 
 
+def run_volume_classifier(
+    entry: ModelEntry,
+    staged: StagedInput,
+    out_dir: Path,
+    progress: Progress | None = None,
+    earlier: dict[str, RunResult] | None = None,
+) -> RunResult:
+    """The liver_volume_cls classifier (tumor present or not) on the volume, with its 3D Grad-CAM (NIfTI).
+
+    A model trained on liver-ROI crops (the bundle's default) needs a liver mask: it takes the label map of a
+    segmentation run on the same upload (run the cascade first). A model trained with ``whole_volume.json``
+    needs none.
+    """
+    from liver3d.engines import load_model_weights
+    from liver3d.io.nifti import save_nifti
+
+    progress = _quiet(progress)
+    start = time.perf_counter()
+    require_checkpoints(entry)
+    progress(0.15, "loading the liver_volume_cls bundle and its checkpoint")
+    case = {"image": str(staged.path)}
+    with bundle_errors(entry):
+        parser = entry.parser(eval_data=[case], label_optional=True)
+        if parser.get("roi_transforms"):
+            segmentation = (earlier or {}).get("segmentation")
+            if segmentation is None:
+                raise RunError(
+                    f"model {entry.name!r} classifies the liver ROI: run a segmentation model on this upload first"
+                )
+            case["label"] = str(segmentation.files["label map (NIfTI)"])
+        evaluator = parser.get_parsed_content("cam_evaluator")
+        device = parser.get_parsed_content("device")
+        evaluator.network.load_state_dict(load_model_weights(parser.get_parsed_content("model_path"), device))
+        evaluator.network.eval()
+        class_names = list(parser.get_parsed_content("class_names"))
+        progress(0.35, "classifying the volume and computing its 3D Grad-CAM")
+        cams, affine, probs = evaluator.case_cam(case)
+    result = RunResult("volume_classifier", entry.name, class_names=class_names)
+    result.probabilities = {n: round(float(p), 5) for n, p in zip(class_names, np.asarray(probs)[0])}
+    for structure, cam in zip(evaluator.structures, cams):
+        path = save_nifti(cam.astype(np.float32), affine, out_dir / "cams" / f"cam_{structure.name}.nii.gz")
+        result.cams[structure.name] = to_ras(cam, affine)[0]
+        result.files[f"Grad-CAM {structure.name} (NIfTI)"] = path
+    predicted = max(result.probabilities, key=result.probabilities.get)
+    result.report = {
+        "kind": "volume classification",
+        "predicted": predicted,
+        "probabilities": result.probabilities,
+        "region": "liver ROI from the segmentation" if "label" in case else "whole volume",
+    }
+    lines = [
+        f"**Predicted: {predicted}** ({result.report['region']})",
+        "",
+        "| class | probability |",
+        "|---|---|",
+    ]
+    result.report_markdown = (
+        "\n".join(lines + [f"| {n} | {p:.3f} |" for n, p in result.probabilities.items()]) + "\n"
+    )
+    result.files.update(_write_report(result.report, result.report_markdown, out_dir / "report"))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
 def slice_report(probs: np.ndarray, class_names: list[str]) -> dict:
     """Per class: the axial slices (RAS index) where it is the predicted class, and its highest probability."""
     predicted = probs.argmax(1)
@@ -306,21 +370,35 @@ def _write_report(report: dict, markdown: str, folder: Path) -> dict[str, Path]:
 RUNNERS: dict[str, Callable[..., RunResult]] = {
     "segmentation": run_segmentation,
     "slice_classifier": run_slice_classifier,
+    "volume_classifier": run_volume_classifier,
     "image2d": run_image2d,
 }
-ACCEPTS = {"segmentation": "volume", "slice_classifier": "volume", "image2d": "image2d"}
+ACCEPTS = {
+    "segmentation": "volume",
+    "slice_classifier": "volume",
+    "volume_classifier": "volume",
+    "image2d": "image2d",
+}
 
 
 def run_model(
-    entry: ModelEntry, staged: StagedInput, out_dir: str | Path, progress: Progress | None = None
+    entry: ModelEntry,
+    staged: StagedInput,
+    out_dir: str | Path,
+    progress: Progress | None = None,
+    earlier: dict[str, RunResult] | None = None,
 ) -> RunResult:
-    """Run ``entry`` on ``staged``; outputs go under ``out_dir`` (created)."""
+    """Run ``entry`` on ``staged``; outputs go under ``out_dir`` (created). ``earlier``: results of other
+    models on the same upload, by task (a liver-ROI volume classifier uses the segmentation's label map)."""
     if ACCEPTS[entry.task] != staged.kind:
         wanted = "a CT volume (NIfTI or zipped DICOM)" if ACCEPTS[entry.task] == "volume" else "a 2D image"
         raise RunError(f"model {entry.name!r} takes {wanted}; {staged.display_name} is not one")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = RUNNERS[entry.task](entry, staged, out_dir, progress)
+    if entry.task == "volume_classifier":
+        result = run_volume_classifier(entry, staged, out_dir, progress, earlier)
+    else:
+        result = RUNNERS[entry.task](entry, staged, out_dir, progress)
     _quiet(progress)(1.0, f"done in {result.seconds:.1f} s")
     return result
 
