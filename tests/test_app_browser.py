@@ -82,6 +82,9 @@ def server(tmp_path_factory):
     process.terminate()
     process.wait(timeout=30)
     log.close()
+    text = Path(log.name).read_text()
+    workdir = text.split("temporary files under ")[1].split(" ")[0]
+    assert not Path(workdir).exists(), f"the server left {workdir} behind"
 
 
 @pytest.fixture
@@ -136,6 +139,20 @@ def _upload(driver, path: Path) -> None:
     field.send_keys(str(path))
 
 
+def _wait(driver, condition, timeout: float = 60):
+    """Wait for ``condition(driver)``, retrying while Streamlit re-renders the elements it looks at."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ignored = [StaleElementReferenceException, IndexError, StopIteration]
+    return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(condition)
+
+
+def _click(element) -> bool:
+    element.click()
+    return True
+
+
 def _screenshot(driver, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / name))
@@ -149,8 +166,10 @@ def test_upload_run_segmentation_view_and_download(server, browser, phantom_dir)
     browser.get(server)
     _upload(browser, source)
     _wait_for_text(browser, "64 x 64 x 32 voxels")
-    run = next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Run")
-    run.click()
+    _wait(
+        browser,
+        lambda d: _click(next(b for b in d.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Run")),
+    )
     _wait_for_text(browser, "Liver volume")  # the structured report
     images = browser.find_elements(By.CSS_SELECTOR, "[data-testid=stImage] img")
     assert images and images[0].size["width"] > 200  # the slice with its overlay
@@ -159,20 +178,27 @@ def test_upload_run_segmentation_view_and_download(server, browser, phantom_dir)
 
     # scrolling: another plane re-renders the image
     before = images[0].get_attribute("src")
-    next(e for e in browser.find_elements(By.TAG_NAME, "label") if e.text.strip() == "coronal").click()
-    WebDriverWait(browser, 30).until(
+    _wait(
+        browser,
+        lambda d: _click(
+            next(e for e in d.find_elements(By.TAG_NAME, "label") if e.text.strip() == "coronal")
+        ),
+    )
+    _wait(
+        browser,
         lambda d: (
             d.find_elements(By.CSS_SELECTOR, "[data-testid=stImage] img")[0].get_attribute("src") != before
-        )
+        ),
     )
     assert "coronal" in _page_text(browser)
 
-    button = next(
-        b
-        for b in browser.find_elements(By.CSS_SELECTOR, "[data-testid=stDownloadButton] button")
-        if "label map" in b.text
+    downloads = "[data-testid=stDownloadButton] button"
+    _wait(
+        browser,
+        lambda d: _click(
+            next(b for b in d.find_elements(By.CSS_SELECTOR, downloads) if "label map" in b.text)
+        ),
     )
-    button.click()
     target = browser.downloads / f"{source.name[: -len('.nii.gz')]}_seg.nii.gz"
     WebDriverWait(browser, 60).until(lambda d: target.is_file(), message=f"waiting for {target.name}")
     label, image = nib.load(target), nib.load(source)

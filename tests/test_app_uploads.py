@@ -108,3 +108,20 @@ def test_a_2d_image_is_read_and_checked(tmp_path):
     assert staged.kind == "image2d" and staged.shape == (48, 64) and staged.path.name == "input.png"
     with pytest.raises(UploadError, match="xray.png: "):
         stage_upload("xray.png", buffer.getvalue()[:40], tmp_path / "in", MB)
+
+
+def test_session_folders_are_private_and_stale_ones_are_removed(tmp_path):
+    import os
+    import time
+
+    from liver3d.app.workspace import new_session_dir, remove_stale_sessions
+
+    old = new_session_dir(tmp_path)
+    (old / "input.nii.gz").write_bytes(b"x")
+    assert oct(old.stat().st_mode & 0o777) == "0o700"
+    past = time.time() - 7200
+    for path in (old, old / "input.nii.gz"):
+        os.utime(path, (past, past))
+    fresh = new_session_dir(tmp_path, max_age_s=3600)  # creating a session sweeps the stale ones
+    assert not old.exists() and fresh.is_dir()
+    assert remove_stale_sessions(tmp_path, max_age_s=3600) == []

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"liver3d viewer on http://{args.host}:{args.port} (uploads up to {args.max_upload_mb} MB; Ctrl+C stops)"
     )
+    print(f"temporary files under {workdir} (deleted when the server stops)", flush=True)
     process = subprocess.Popen(streamlit_command(args.host, args.port, args.max_upload_mb), env=env)
 
     def stop(signum, frame):  # forward a termination to the server, then clean up below

@@ -19,6 +19,7 @@ from liver3d.app.registry import TASK_TITLES, ModelEntry, RegistryError, load_re
 from liver3d.app.render import PLANES, compose_slice, draw_boxes, plane_count, render_volume_slice, to_display
 from liver3d.app.runners import ACCEPTS, RunError, RunResult, download_name, read_volume_ras, run_model
 from liver3d.app.uploads import ACCEPTED_SUFFIXES, StagedInput, UploadError, stage_upload
+from liver3d.app.workspace import new_session_dir
 from liver3d.io.images2d import read_image_2d
 from liver3d.windows import window_presets
 
@@ -30,7 +31,8 @@ def settings() -> dict:
     return {
         "registries": registries,
         "max_upload_mb": int(os.environ.get("LIVER3D_APP_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)),
-        "workdir": os.environ.get("LIVER3D_APP_WORKDIR") or tempfile.gettempdir(),
+        "workdir": os.environ.get("LIVER3D_APP_WORKDIR")
+        or os.path.join(tempfile.gettempdir(), "liver3d-app"),
     }
 
 
@@ -49,8 +51,7 @@ def models(registries: tuple[str, ...]) -> tuple[list[ModelEntry], list[str]]:
 def session_dir(root: str) -> Path:
     """This browser session's private folder (created on first use)."""
     if "session_dir" not in st.session_state or not Path(st.session_state.session_dir).is_dir():
-        Path(root).mkdir(parents=True, exist_ok=True)
-        st.session_state.session_dir = tempfile.mkdtemp(prefix="session-", dir=root)
+        st.session_state.session_dir = str(new_session_dir(root))
     return Path(st.session_state.session_dir)
 
 
