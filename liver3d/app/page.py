@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,10 @@ import streamlit as st
 from liver3d.app.registry import TASK_TITLES, ModelEntry, RegistryError, load_registry
 from liver3d.app.render import PLANES, compose_slice, draw_boxes, plane_count, render_volume_slice, to_display
 from liver3d.app.runners import ACCEPTS, RunError, RunResult, download_name, read_volume_ras, run_model
-from liver3d.app.uploads import ACCEPTED_SUFFIXES, StagedInput, UploadError, stage_upload
+from liver3d.app.uploads import ACCEPTED_SUFFIXES, StagedInput, UploadError, display_name, stage_upload
 from liver3d.app.workspace import new_session_dir
 from liver3d.io.images2d import read_image_2d
+from liver3d.io.readers import VolumeError
 from liver3d.windows import window_presets
 
 DEFAULT_MAX_UPLOAD_MB = 512
@@ -55,13 +57,17 @@ def session_dir(root: str) -> Path:
     return Path(st.session_state.session_dir)
 
 
+def forget_upload_files() -> None:
+    if "session_dir" in st.session_state:
+        shutil.rmtree(st.session_state.session_dir, ignore_errors=True)
+        st.session_state.pop("session_dir")
+
+
 def forget_upload() -> None:
     """Drop the current upload, its results and their files."""
     for key in ("staged", "display", "results", "upload_error", "run_error"):
         st.session_state.pop(key, None)
-    if "session_dir" in st.session_state:
-        shutil.rmtree(st.session_state.session_dir, ignore_errors=True)
-        st.session_state.pop("session_dir")
+    forget_upload_files()
 
 
 def accept_upload(upload, cfg: dict) -> None:
@@ -70,14 +76,17 @@ def accept_upload(upload, cfg: dict) -> None:
     folder = session_dir(cfg["workdir"])
     try:
         staged = stage_upload(upload.name, upload.getvalue(), folder / "input", cfg["max_upload_mb"] * 2**20)
-    except UploadError as err:
-        st.session_state.upload_error = str(err)
+        if staged.kind == "volume":
+            volume, spacing, _ = read_volume_ras(staged.path)
+            st.session_state.display = {"volume": volume, "spacing": spacing}
+        else:
+            st.session_state.display = {"image": read_image_2d(staged.path, 1)[0]}
+    except (UploadError, VolumeError) as err:
+        # a VolumeError names the server's copy: show the user's file name instead
+        message = f"{display_name(upload.name)}: {err.problem}" if isinstance(err, VolumeError) else str(err)
+        st.session_state.upload_error = message
+        forget_upload_files()
         return
-    if staged.kind == "volume":
-        volume, spacing, _ = read_volume_ras(staged.path)
-        st.session_state.display = {"volume": volume, "spacing": spacing}
-    else:
-        st.session_state.display = {"image": read_image_2d(staged.path, 1)[0]}
     st.session_state.staged = staged
     st.session_state.results = {}
 
@@ -109,6 +118,10 @@ def sidebar(cfg: dict, entries: list[ModelEntry], problems: list[str]) -> tuple[
         choice = st.selectbox("bundle and checkpoint", names, key="model_name")
         entry = entries[names.index(choice)]
         st.caption(f"{entry.bundle}: {TASK_TITLES[entry.task]}")
+        if entry.missing:
+            st.warning(
+                f"checkpoint missing: {', '.join(p.name for p in entry.missing)} (train the model first)"
+            )
         staged: StagedInput | None = st.session_state.get("staged")
         ready = staged is not None and ACCEPTS[entry.task] == staged.kind
         if staged is not None and not ready:
@@ -132,6 +145,13 @@ def run_selected(entry: ModelEntry, cfg: dict) -> None:
         result = run_model(entry, staged, out, progress, st.session_state.results)
     except RunError as err:
         st.session_state.run_error = str(err)
+        bar.empty()
+        return
+    except Exception as err:  # the full traceback goes to the server's log, one line to the user
+        traceback.print_exc()
+        st.session_state.run_error = (
+            f"{entry.name} failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        )
         bar.empty()
         return
     st.session_state.pop("run_error", None)
