@@ -144,7 +144,7 @@ def run_selected(entry: ModelEntry, cfg: dict) -> None:
     try:
         result = run_model(entry, staged, out, progress, st.session_state.results)
     except RunError as err:
-        st.session_state.run_error = str(err)
+        st.session_state.run_error = str(err).replace(str(staged.path), staged.display_name)
         bar.empty()
         return
     except Exception as err:  # the full traceback goes to the server's log, one line to the user
