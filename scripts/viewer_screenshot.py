@@ -5,7 +5,7 @@ each model took in the app.
         --ct demo_out/phantoms_test/imagesTr/liver_phantom_s1000_000.nii.gz --out docs/images/viewer.png
 
 Runs every volume model of the registry on the CT (segmentation first), shows the axial slice through the
-largest tumor with the liver/tumor overlay, the tumor Grad-CAM and contours, and saves the page.
+largest predicted lesion with the liver/tumor overlay, the tumor Grad-CAM and contours, and saves the page.
 """
 
 from __future__ import annotations
@@ -15,23 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from liver3d.app import browser as web
 from liver3d.app.registry import load_registry
-from liver3d.io.readers import read_array
-from liver3d.viz.montage import to_ras
-
-
-def tumor_slice(ct: Path) -> int | None:
-    """The RAS axial index with the most tumor voxels in the CT's reference label, when it has one."""
-    label_path = ct.parent.parent / "labelsTr" / ct.name
-    if not label_path.is_file():
-        return None
-    label, affine = read_array(label_path)
-    ras, _ = to_ras(np.asarray(label), affine)
-    counts = (ras == 2).sum(axis=(0, 1))
-    return int(counts.argmax()) if counts.any() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,8 +28,6 @@ def main(argv: list[str] | None = None) -> int:
     ct, out = Path(args.ct).resolve(), Path(args.out)
     volume_models = [e for e in load_registry(args.models) if e.task != "image2d" and not e.missing]
     volume_models.sort(key=lambda e: e.task != "segmentation")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -55,20 +38,18 @@ def main(argv: list[str] | None = None) -> int:
                 web.upload(driver, ct)
                 web.wait_for_text(driver, "voxels")
                 for entry in volume_models:
-                    web.click(driver, "[data-testid=stSelectbox]", "", exact=False)
-                    web.click(driver, "li[role=option]", entry.name)
+                    web.click(
+                        driver,
+                        "[data-testid=stSidebar] [data-testid=stSelectbox] button[aria-label=Open]",
+                        "",
+                    )
+                    web.click(driver, "[role=option]", entry.name)
                     start = time.perf_counter()
                     web.click(driver, "button", "Run")
                     web.wait_for_text(driver, f"{entry.name} (", timeout=600)
                     print(f"{entry.name}: {time.perf_counter() - start:.1f} s in the browser")
-                index = tumor_slice(ct)
-                if index is not None:  # move the axial slider to the tumor with the keyboard
-                    slider = driver.find_element(By.CSS_SELECTOR, "[data-testid=stSlider] [role=slider]")
-                    current = int(slider.get_attribute("aria-valuenow"))
-                    key = Keys.ARROW_RIGHT if index > current else Keys.ARROW_LEFT
-                    for _ in range(abs(index - current)):
-                        slider.send_keys(key)
-                    web.wait(driver, lambda d: f"axial {index + 1}/" in web.page_text(d), 60)
+                if "go to the largest lesion" in web.page_text(driver):
+                    web.click(driver, "button", "go to the largest lesion")
                 time.sleep(2)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 driver.save_screenshot(str(out))

@@ -84,3 +84,13 @@ def test_render_rejects_an_unknown_plane():
         render_volume_slice(_marked_volume(), (1, 1, 1), "oblique", 0, "liver")
     image = render_volume_slice(_marked_volume(), (1, 1, 1), "axial", 3, (0, 1), label=np.zeros((6, 5, 4)))
     assert image.dtype == np.uint8 and image.ndim == 3
+
+
+def test_the_largest_lesion_is_found_for_the_go_to_button():
+    from liver3d.app.render import largest_lesion_voxel
+
+    label = np.zeros((20, 20, 10), np.uint8)
+    label[1:3, 1:3, 1:3] = 2  # small lesion
+    label[10:15, 4:9, 6:9] = 2  # large lesion, centre (12, 6, 7)
+    assert largest_lesion_voxel(label) == (12, 6, 7)
+    assert largest_lesion_voxel(np.ones((4, 4, 4), np.uint8)) is None  # liver only

@@ -8,6 +8,7 @@ session gets a private folder, removed when the upload is replaced and when the 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import traceback
@@ -17,7 +18,15 @@ import numpy as np
 import streamlit as st
 
 from liver3d.app.registry import TASK_TITLES, ModelEntry, RegistryError, load_registry
-from liver3d.app.render import PLANES, compose_slice, draw_boxes, plane_count, render_volume_slice, to_display
+from liver3d.app.render import (
+    PLANES,
+    compose_slice,
+    draw_boxes,
+    largest_lesion_voxel,
+    plane_count,
+    render_volume_slice,
+    to_display,
+)
 from liver3d.app.runners import ACCEPTS, RunError, RunResult, download_name, read_volume_ras, run_model
 from liver3d.app.uploads import ACCEPTED_SUFFIXES, StagedInput, UploadError, display_name, stage_upload
 from liver3d.app.workspace import new_session_dir
@@ -156,6 +165,16 @@ def run_selected(entry: ModelEntry, cfg: dict) -> None:
         return
     st.session_state.pop("run_error", None)
     st.session_state.results[entry.task] = result
+    if result.cams:  # show a new CAM straight away, even if the toggle was off while there was none
+        st.session_state["show_cam"] = st.session_state["show_cam2d"] = True
+    if result.label is not None:
+        st.session_state["show_label"] = True
+
+
+def go_to(voxel: tuple[int, int, int]) -> None:
+    """Put every plane's slider through ``voxel`` (RAS indices) and show the axial plane."""
+    x, y, z = voxel
+    st.session_state.update({"plane": "axial", "slice_axial": z, "slice_coronal": y, "slice_sagittal": x})
 
 
 def viewer_volume(display: dict, results: dict[str, RunResult]) -> None:
@@ -173,6 +192,9 @@ def viewer_volume(display: dict, results: dict[str, RunResult]) -> None:
         plane = st.radio("plane", PLANES, horizontal=True, key="plane")
         count = plane_count(volume.shape, plane)
         index = st.slider(f"{plane} slice", 0, count - 1, count // 2, key=f"slice_{plane}")
+        lesion = largest_lesion_voxel(seg.label) if seg is not None else None
+        if lesion is not None:
+            st.button("go to the largest lesion", on_click=go_to, args=(lesion,), key="go_lesion")
         presets = list(window_presets())
         window = st.selectbox("window", presets, index=presets.index("abdomen"), key="window")
         show_label = st.toggle("liver / tumor overlay", value=True, key="show_label", disabled=seg is None)
@@ -234,7 +256,9 @@ def results_panel(results: dict[str, RunResult], staged: StagedInput) -> None:
                 )
                 st.bar_chart({"probability": result.probabilities}, horizontal=True, height=160)
             st.markdown("**Structured report**")
-            st.markdown(result.report_markdown)
+            st.markdown(
+                re.sub(r"^(#{1,3}) ", r"###\1 ", result.report_markdown, flags=re.M)
+            )  # smaller headings
             cols = st.columns(max(1, len(result.files)))
             for col, (title, path) in zip(cols, result.files.items()):
                 with col:

@@ -147,3 +147,14 @@ def render_volume_slice(
     heat = plane_slice(cam, plane, index) if cam is not None else None
     rgb = compose_slice(grey, lab, heat, **overlay)
     return to_display(rgb, plane_spacing(spacing, plane))
+
+
+def largest_lesion_voxel(label: np.ndarray) -> tuple[int, int, int] | None:
+    """The RAS voxel at the centre of the largest tumor component, or None without tumor."""
+    tumor = label == load_label_table().value("tumor")
+    components, count = ndimage.label(tumor)
+    if count == 0:
+        return None
+    sizes = ndimage.sum(tumor, components, range(1, count + 1))
+    centre = ndimage.center_of_mass(components == int(np.argmax(sizes)) + 1)
+    return tuple(int(round(c)) for c in centre)
