@@ -181,8 +181,9 @@ def viewer_volume(display: dict, results: dict[str, RunResult]) -> None:
     volume, spacing = display["volume"], display["spacing"]
     seg = results.get("segmentation")
     cls = results.get("slice_classifier")
+    # each CAM volume scaled to its own maximum for display (slice CAMs are weighted by slice probability)
     cam_sources = {
-        f"{task}: {name}": cam
+        f"{task}: {name}": cam / max(float(cam.max()), 1e-6)
         for task in ("slice_classifier", "volume_classifier")
         if task in results
         for name, cam in results[task].cams.items()
