@@ -74,9 +74,9 @@ def run_bundle(bundle: str, configs: list[str], overrides: dict, log: Path) -> N
     print(f"      $ {shown}")
     start = time.perf_counter()
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as f:
+    with open(log, "w", encoding="utf-8") as f:
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False)
-    text = log.read_text()
+    text = log.read_text(encoding="utf-8")
     for line in text.splitlines():
         if "Metrics --" in line or line.startswith(
             ("|", "per-case metrics", "n = ", "AUC (", "Grad-CAM hot regions")

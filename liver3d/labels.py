@@ -101,7 +101,7 @@ def _parse(data: dict, source: str) -> LabelTable:
 def load_label_table(path: str | Path | None = None) -> LabelTable:
     """Read a label table (default: ``configs/labels.json``)."""
     path = Path(path) if path is not None else config_path("labels.json")
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         return _parse(json.load(f), str(path))
 
 

@@ -16,7 +16,7 @@ from liver3d.paths import config_path
 
 @lru_cache(maxsize=1)
 def window_presets() -> dict[str, dict]:
-    with open(config_path("windows.json")) as f:
+    with open(config_path("windows.json"), encoding="utf-8") as f:
         return json.load(f)["windows"]
 
 

@@ -121,7 +121,7 @@ def launch(kind: str, args: argparse.Namespace, models: Path, volume: Path, out:
         "--pixdim",
         *map(str, args.pixdim),
     ] + (["--use-amp"] if amp else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", cwd=ROOT)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"{kind} run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

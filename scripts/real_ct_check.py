@@ -91,8 +91,8 @@ def slice_classifier_check(real: Path, bundle_root: Path, image_size: int) -> No
             cam_structures=[{"name": "liver", "class_index": 1, "reference": [1], "gate": [1, 2]}],
             **common,
         )
-        report = json.loads((report_dir / "classification_report.json").read_text())
-        summary = json.loads((cam_dir / "cam_summary.json").read_text())["summary"]
+        report = json.loads((report_dir / "classification_report.json").read_text(encoding="utf-8"))
+        summary = json.loads((cam_dir / "cam_summary.json").read_text(encoding="utf-8"))["summary"]
     print(
         f"slice classifier on {report['n']} real slices (no tumors): confusion matrix {report['confusion_matrix']}"
     )

@@ -25,5 +25,5 @@ def parse_bundle(configs: Path, names: tuple[str, ...], **overrides) -> ConfigPa
 
 
 def read_rows(path: Path) -> list[dict]:
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         return list(csv.DictReader(f))

@@ -36,7 +36,7 @@ def server(tmp_path_factory):
     log = tmp_path_factory.mktemp("app_log") / "server.log"
     with web.serve([registry], log, max_upload_mb=20) as url:
         yield url
-    workdir = log.read_text().split("temporary files under ")[1].split(" ")[0]
+    workdir = log.read_text(encoding="utf-8").split("temporary files under ")[1].split(" ")[0]
     assert not Path(workdir).exists(), f"the server left {workdir} behind"
 
 

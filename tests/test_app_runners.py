@@ -45,7 +45,7 @@ def test_segmentation_writes_label_slicer_and_report_on_the_input_grid(entries, 
     assert set(np.unique(result.label)) <= {0, 1, 2}
     _, segments = read_slicer_segments(result.files["3D Slicer segmentation (.seg.nrrd)"])
     assert set(segments) == {"liver", "tumor"}
-    report = json.loads(result.files["report (JSON)"].read_text())
+    report = json.loads(result.files["report (JSON)"].read_text(encoding="utf-8"))
     assert report["liver_volume_ml"] >= 0 and "patient 1" in result.report_markdown
     assert str(tmp_path) not in result.report_markdown  # no server paths shown
     assert download_name(result.files["label map (NIfTI)"], staged) == "patient 1_seg.nii.gz"
@@ -137,9 +137,9 @@ def test_registry_resolves_relative_paths_and_refuses_bad_entries(registry, tmp_
     assert all(not e.missing for e in entries)
     assert entries[0].overrides["bundle_root"] == str(registry.parent / "seg")
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"models": [{"name": "x", "task": "detector"}]}))
+    bad.write_text(json.dumps({"models": [{"name": "x", "task": "detector"}]}), encoding="utf-8")
     with pytest.raises(Exception, match="bad.json: entry 'x' needs a 'name' and a 'task'"):
         load_registry(bad)
-    bad.write_text(json.dumps({"models": [{"name": "x", "task": "segmentation"}] * 2}))
+    bad.write_text(json.dumps({"models": [{"name": "x", "task": "segmentation"}] * 2}), encoding="utf-8")
     with pytest.raises(Exception, match="unique"):
         load_registry(bad)

@@ -93,7 +93,7 @@ def test_localizer_writes_boxes_in_original_coordinates(tmp_path):
         threshold=0.5,
         max_figures=1,
     ).run()
-    (record,) = json.loads((tmp_path / "out" / "cam_regions.json").read_text())
+    (record,) = json.loads((tmp_path / "out" / "cam_regions.json").read_text(encoding="utf-8"))
     assert record["predicted"] == "lesion" and record["image_size_hw"] == [96, 96]
     assert record["regions"][0]["bbox_xyxy"] == [50.0, 20.0, 70.0, 40.0]  # CAM at 48 px, box at 96 px
     assert record["lesion_box_xyxy"] == [50.0, 20.0, 70.0, 40.0]
@@ -102,7 +102,9 @@ def test_localizer_writes_boxes_in_original_coordinates(tmp_path):
     assert summary["lesion"]["box_iou"] == 1.0 and summary["lesion"]["pointing_accuracy"] == 1.0
     figures = sorted(p.name for p in (tmp_path / "out" / "figures").iterdir())
     assert figures == ["0000_img_boxes.png", "0000_img_layers.png"]
-    assert "| lesion | 1 | 1 | 1 | 1.000 | 1.000 |" in (tmp_path / "out" / "cam_localization.md").read_text()
+    assert "| lesion | 1 | 1 | 1 | 1.000 | 1.000 |" in (tmp_path / "out" / "cam_localization.md").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_localizer_rejects_unknown_layers_and_classes(tmp_path):

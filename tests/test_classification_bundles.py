@@ -73,7 +73,7 @@ def test_slice_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path):
     # Evaluation over every slice of the (here: same) volumes, report numbers as sklearn computes them.
     _run(SLICE, ("train.json", "evaluate.json"), eval_dataset_dir=str(phantom_dir), **common)
     out = root / "eval" / "test"
-    report = json.loads((out / "classification_report.json").read_text())
+    report = json.loads((out / "classification_report.json").read_text(encoding="utf-8"))
     predictions = _rows(out / "predictions.csv")
     assert len(predictions) == 4 * 32 == report["n"]
     names = ["background", "liver", "tumor"]
@@ -88,7 +88,7 @@ def test_slice_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path):
     # CAM evaluator: one CAM NIfTI per case and structure on the input's grid, tables and overlays.
     _run(SLICE, ("train.json", "evaluate_cam.json"), eval_dataset_dir=str(phantom_dir), **common)
     cam_dir = root / "eval" / "cam"
-    dataset = json.loads((phantom_dir / "dataset.json").read_text())["training"]
+    dataset = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"]
     for entry in dataset:
         image = nib.load(str(phantom_dir / entry["image"]))
         for structure in ("liver", "tumor"):
@@ -97,7 +97,7 @@ def test_slice_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path):
             np.testing.assert_allclose(cam.affine, image.affine, atol=1e-4)
             data = np.asarray(cam.dataobj)
             assert data.min() >= 0 and data.max() <= 1
-    summary = json.loads((cam_dir / "cam_summary.json").read_text())["summary"]
+    summary = json.loads((cam_dir / "cam_summary.json").read_text(encoding="utf-8"))["summary"]
     assert {(r["structure"], r["protocol"]) for r in summary} == {
         ("liver", "volume"),
         ("liver", "slice"),
@@ -117,8 +117,8 @@ def test_volume_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path):
     _run(VOLUME, ("train.json",), max_epochs=1, **common)
     assert (root / "models" / "model.pt").is_file()
     _run(VOLUME, ("train.json", "evaluate.json"), eval_dataset_dir=str(phantom_dir), **common)
-    report = json.loads((root / "eval" / "test" / "classification_report.json").read_text())
-    dataset = json.loads((phantom_dir / "dataset.json").read_text())["training"]
+    report = json.loads((root / "eval" / "test" / "classification_report.json").read_text(encoding="utf-8"))
+    dataset = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"]
     assert report["n"] == len(dataset)
     assert report["per_class"]["tumor"]["support"] == sum(e["has_tumor"] for e in dataset)
     _run(VOLUME, ("train.json", "evaluate_cam.json"), eval_dataset_dir=str(phantom_dir), **common)
@@ -158,7 +158,7 @@ def test_cam_volumes_come_back_on_the_input_grid(phantom_dir, tmp_path, bundle, 
         {"image_size": 48} if mode == "slices" else {"input_size": [48, 48, 24], "pixdim": [3.0, 3.0, 3.0]}
     )
     parser = _parser(bundle, ("train.json",), **overrides)
-    dataset = json.loads((phantom_dir / "dataset.json").read_text())["training"]
+    dataset = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"]
     entries = [{k: str(phantom_dir / e[k]) for k in ("image", "label")} for e in dataset]
     evaluator = _EchoEvaluator(
         torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1)) if mode == "slices" else torch.nn.Conv3d(1, 1, 1),

@@ -86,7 +86,7 @@ def test_kfold_puts_each_patient_in_exactly_one_validation_fold():
 def test_split_cli_writes_decathlon_lists(phantom_datalist, tmp_path, capsys):
     out = tmp_path / "split.json"
     assert split_main([str(phantom_datalist), "--out", str(out), "--val", "0.25"]) == 0
-    data = json.loads(out.read_text())
+    data = json.loads(out.read_text(encoding="utf-8"))
     assert len(data["training"]) + len(data["validation"]) == 4
     assert not patients(data["training"]) & patients(data["validation"])
     assert split_main([str(phantom_datalist), "--out", str(out), "--folds", "2"]) == 0

@@ -116,7 +116,9 @@ def _script_output(name: str, *args: str) -> str:
         "1",
         *args,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, check=True).stdout
+    return subprocess.run(
+        command, capture_output=True, text=True, encoding="utf-8", timeout=600, check=True
+    ).stdout
 
 
 @pytest.mark.slow

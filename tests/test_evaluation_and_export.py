@@ -72,8 +72,8 @@ def test_liver_includes_tumor_and_global_dice_pools_voxels(tmp_path):
     assert summary["tumor"]["dice_mean"] == pytest.approx(0.5)
     assert summary["tumor"]["global_dice"] == pytest.approx(2 * 8 / (16 + 8))
     paths = write_evaluation(scores, tmp_path)
-    assert "| tumor | 2 |" in paths["summary_md"].read_text()
-    assert len(paths["per_case"].read_text().strip().splitlines()) == 5
+    assert "| tumor | 2 |" in paths["summary_md"].read_text(encoding="utf-8")
+    assert len(paths["per_case"].read_text(encoding="utf-8").strip().splitlines()) == 5
 
 
 def test_bootstrap_ci_brackets_the_mean():

@@ -61,7 +61,7 @@ def test_study_trains_evaluates_and_localizes(tmp_path, study_data, study):
     run_bundle(CONFIGS, names + ("evaluate.json",), **common)
     out = tmp_path / "eval" / study
     classes = list(STUDIES[study].classes)
-    test_report = json.loads((out / "test" / "classification_report.json").read_text())
+    test_report = json.loads((out / "test" / "classification_report.json").read_text(encoding="utf-8"))
     rows = read_rows(out / "test" / "predictions.csv")
     assert len(rows) == test_report["n"] == len(classes) * 2  # one test patient per class, two images each
     assert len({r["patient_id"] for r in rows}) == len(classes)
@@ -79,19 +79,19 @@ def test_study_trains_evaluates_and_localizes(tmp_path, study_data, study):
         for figure in ("confusion_matrix.png", "roc.png", "classification_report.md"):
             assert (out / part / figure).stat().st_size > 0
     if study == "xray_pneumonia":
-        val_report = json.loads((out / "val" / "classification_report.json").read_text())
+        val_report = json.loads((out / "val" / "classification_report.json").read_text(encoding="utf-8"))
         binary = test_report["binary"]
         assert binary["threshold_source"] == "validation"
         assert binary["optimal"]["threshold"] == val_report["binary"]["optimum_this_set"]["threshold"]
         score = np.array([float(r["p_pneumonia"]) for r in rows])
         positive = np.array(y) == 1
         assert binary["auc"] == pytest.approx(skm.roc_auc_score(positive, score), abs=1e-4)
-        assert "| sensitivity |" in (out / "test" / "threshold_table.md").read_text()
+        assert "| sensitivity |" in (out / "test" / "threshold_table.md").read_text(encoding="utf-8")
     else:
         assert "binary" not in test_report
 
     run_bundle(CONFIGS, names + ("cam.json",), cam_max_figures=1, **common)
-    records = json.loads((out / "cam" / "cam_regions.json").read_text())
+    records = json.loads((out / "cam" / "cam_regions.json").read_text(encoding="utf-8"))
     assert len(records) == len(rows)
     lesion_records = [r for r in records if "lesion_box_xyxy" in r]
     assert lesion_records, "the generated lesion masks reach the localizer"
@@ -112,9 +112,9 @@ def test_two_trial_hyperband_search(tmp_path, study_data):
     out = tmp_path / "search" / "multiorgan_8class"
     trials = read_rows(out / "trials.csv")
     assert [t["trial"] for t in trials] == ["0", "1"]
-    summary = json.loads((out / "search_summary.json").read_text())
+    summary = json.loads((out / "search_summary.json").read_text(encoding="utf-8"))
     assert summary["pruner"] == "hyperband" and summary["trials"] == 2
-    best = json.loads((out / "best_config.json").read_text())
+    best = json.loads((out / "best_config.json").read_text(encoding="utf-8"))
     assert set(best) == {"head_hidden", "head_dropout", "lr_gamma"}
     assert best["head_hidden"] in (128, 256, 512)
     assert 0.3 <= best["head_dropout"] <= 0.7 and 0.1 <= best["lr_gamma"] <= 0.5
@@ -133,7 +133,10 @@ def test_two_trial_hyperband_search(tmp_path, study_data):
 
 def test_search_refuses_a_bad_space(tmp_path):
     bad = tmp_path / "bad_search.json"
-    bad.write_text(json.dumps({"search_space": {"head_dropout": {"type": "float", "low": 0.7, "high": 0.3}}}))
+    bad.write_text(
+        json.dumps({"search_space": {"head_dropout": {"type": "float", "low": 0.7, "high": 0.3}}}),
+        encoding="utf-8",
+    )
     files = [str(CONFIGS / "train.json"), str(bad)]
     with pytest.raises(ValueError, match=r"search_space\['head_dropout'\]: float needs 'low' < 'high'"):
         search_main(["--config_file", json.dumps(files)])

@@ -88,7 +88,7 @@ def test_folder_and_csv_datalists(tmp_path):
     # a CSV with its own column names (as RSNA's labels file), labels as indices
     rows = [{"path": "tree/normal/P1_a.png", "Target": "0", "patientId": "A"}]
     rows.append({"path": "tree/pneumonia/sub/P2_a.jpg", "Target": "1", "patientId": "B"})
-    with open(tmp_path / "labels.csv", "w", newline="") as f:
+    with open(tmp_path / "labels.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=["path", "Target", "patientId"])
         writer.writeheader()
         writer.writerows(rows)
@@ -96,7 +96,7 @@ def test_folder_and_csv_datalists(tmp_path):
     entries = image_datalist(tmp_path / "labels.csv", ["normal", "pneumonia"], columns)
     assert [(e["label"], e["patient_id"]) for e in entries] == [(0, "A"), (1, "B")]
     (tmp_path / "list.json").write_text(
-        json.dumps({"training": [{"image": "tree/normal/P1_b.png", "label": "normal"}]})
+        json.dumps({"training": [{"image": "tree/normal/P1_b.png", "label": "normal"}]}), encoding="utf-8"
     )
     assert image_datalist(tmp_path / "list.json", ["normal", "pneumonia"])[0]["patient_id"] == "P1_b"
 
@@ -106,10 +106,10 @@ def test_datalist_errors_name_the_problem(tmp_path):
     _png(tmp_path / "tree" / "other" / "b.png", np.zeros((8, 8), np.uint8))
     with pytest.raises(DatalistError, match=r"folder\(s\) \['other'\] are not among the classes"):
         image_datalist(tmp_path / "tree", ["normal", "pneumonia"])
-    (tmp_path / "l.csv").write_text("image,label\ntree/normal/a.png,fracture\n")
+    (tmp_path / "l.csv").write_text("image,label\ntree/normal/a.png,fracture\n", encoding="utf-8")
     with pytest.raises(DatalistError, match="row 1: label 'fracture' is not a class"):
         image_datalist(tmp_path / "l.csv", ["normal", "pneumonia"])
-    (tmp_path / "m.csv").write_text("image,label\ntree/normal/gone.png,normal\n")
+    (tmp_path / "m.csv").write_text("image,label\ntree/normal/gone.png,normal\n", encoding="utf-8")
     with pytest.raises(DatalistError, match="1 image file\\(s\\) not found, e.g. .*gone.png"):
         image_datalist(tmp_path / "m.csv", ["normal", "pneumonia"])
     with pytest.raises(DatalistError, match="nowhere: image datalist not found"):
@@ -125,7 +125,7 @@ def test_study_phantoms_are_deterministic_and_split_by_patient(tmp_path, study):
     again = write_study_images(
         study, tmp_path / "b", patients_per_class=3, images_per_patient=2, size=48, seed=5
     )
-    rows = list(csv.DictReader(open(path)))
+    rows = list(csv.DictReader(open(path, encoding="utf-8")))
     assert len(rows) == 3 * 2 * len(spec.classes)
     first = np.asarray(Image.open(path.parent / rows[-1]["image"]))
     assert first.shape == (48, 48)

@@ -28,7 +28,8 @@ def test_label_table_rejects_duplicates(tmp_path):
                     {"value": 0, "name": "b", "color": [1, 1, 1]},
                 ]
             }
-        )
+        ),
+        encoding="utf-8",
     )
     with pytest.raises(ValueError, match="unique"):
         load_label_table(bad)

@@ -68,18 +68,18 @@ def test_bundle_trains_and_writes_error_maps_latents_and_scores(phantom_dir, tmp
         **common,
     )
     out = root / "eval" / "test"
-    dataset = json.loads((phantom_dir / "dataset.json").read_text())["training"]
+    dataset = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"]
     for entry in dataset:
         image = nib.load(str(phantom_dir / entry["image"]))
         error = nib.load(str(out / "error_maps" / f"{entry['case_id']}_recon_error.nii.gz"))
         assert error.shape == image.shape
         np.testing.assert_allclose(error.affine, image.affine, atol=1e-4)
         assert np.asarray(error.dataobj).min() >= -1e-6
-    summary = json.loads((out / "anomaly_summary.json").read_text())
+    summary = json.loads((out / "anomaly_summary.json").read_text(encoding="utf-8"))
     assert summary["cases"] == len(dataset) and summary["cases_with_tumor"] == sum(
         e["has_tumor"] for e in dataset
     )
-    with open(out / "latents.csv") as f:
+    with open(out / "latents.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     latents = np.load(out / "latents.npz")
     assert len(rows) == len(latents["vectors"]) and set(latents["classes"]) <= {"liver", "tumor"}

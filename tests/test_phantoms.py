@@ -76,7 +76,7 @@ def test_default_grid_is_clinical():
 
 def test_dataset_has_decathlon_layout_and_varied_headers(tmp_path):
     path = write_phantom_dataset(tmp_path, cases=6, seed=1, shape=(40, 40, 20))
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text(encoding="utf-8"))
     assert data["labels"] == {"0": "background", "1": "liver", "2": "tumor"}
     assert data["numTraining"] == 6
     orientations = set()
@@ -95,7 +95,7 @@ def test_dataset_has_decathlon_layout_and_varied_headers(tmp_path):
 def test_case_does_not_depend_on_dataset_size(tmp_path):
     small = write_phantom_dataset(tmp_path / "a", cases=1, seed=4, shape=(32, 32, 16))
     write_phantom_dataset(tmp_path / "b", cases=2, seed=4, shape=(32, 32, 16))
-    first_a = json.loads(small.read_text())["training"][0]["image"]
+    first_a = json.loads(small.read_text(encoding="utf-8"))["training"][0]["image"]
     a = np.asarray(nib.load(tmp_path / "a" / first_a).dataobj)
     b = np.asarray(nib.load(tmp_path / "b" / first_a).dataobj)
     assert np.array_equal(a, b)

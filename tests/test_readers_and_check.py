@@ -13,7 +13,7 @@ from liver3d.io.readers import VolumeError, load_volume, read_array, read_header
 
 
 def _pair(phantom_dir: Path, index: int = 0) -> tuple[Path, Path]:
-    entry = json.loads((phantom_dir / "dataset.json").read_text())["training"][index]
+    entry = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"][index]
     return phantom_dir / entry["image"], phantom_dir / entry["label"]
 
 
@@ -76,7 +76,7 @@ def test_dicom_series_geometry_matches_its_segmentation(real_ct):
 def _write_faulty_dataset(phantom_dir: Path, out: Path) -> dict[str, str]:
     """Copy the phantom dataset and plant one fault per case; return {fault: file it should name}."""
     shutil.copytree(phantom_dir, out)
-    data = json.loads((out / "dataset.json").read_text())
+    data = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
     entries = data["training"]
     faults = {}
     # 0: truncated gzip image
@@ -133,7 +133,7 @@ def _write_faulty_dataset(phantom_dir: Path, out: Path) -> dict[str, str]:
         {"image": "extra/shape.nii.gz", "label": "extra/shape_label.nii.gz", "patient_id": "s"},
     ]
     faults["file not found"] = "missing.nii.gz"
-    (out / "dataset.json").write_text(json.dumps(data))
+    (out / "dataset.json").write_text(json.dumps(data), encoding="utf-8")
     return faults
 
 

@@ -58,7 +58,7 @@ def test_diameter_of_single_pixels_and_lines():
 
 
 def test_report_matches_the_phantoms_recorded_volumes(phantom_dir):
-    dataset = json.loads((phantom_dir / "dataset.json").read_text())["training"]
+    dataset = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"]
     for case in dataset:
         img = nib.load(str(phantom_dir / case["label"]))
         report = measure(np.asarray(img.dataobj), img.affine)
@@ -72,23 +72,40 @@ def test_report_matches_the_phantoms_recorded_volumes(phantom_dir):
 
 
 def test_cli_writes_json_markdown_html_and_planes(phantom_dir, tmp_path, capsys):
-    case = json.loads((phantom_dir / "dataset.json").read_text())["training"][0]
+    case = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"][0]
     out = tmp_path / "rep"
     code = report_main(
         [str(phantom_dir / case["label"]), "--image", str(phantom_dir / case["image"]), "--out", str(out)]
     )
     assert code == 0
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["lesion_count"] == len(report["lesions"])
     assert report["liver_mean_hu"] is not None and 20 < report["liver_mean_hu"] < 100
-    assert "Liver volume" in (out / "report.md").read_text() and "<img" in (out / "report.html").read_text()
+    assert "Liver volume" in (out / "report.md").read_text(encoding="utf-8") and "<img" in (
+        out / "report.html"
+    ).read_text(encoding="utf-8")
     png = next(out.glob("*_planes.png"))
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert "Lesions:" in capsys.readouterr().out
 
 
+def test_reports_are_written_as_utf8_even_after_itk_resets_the_locale(phantom_dir, tmp_path):
+    """ITK's readers set the C locale in the process, which makes Python's default text encoding ASCII;
+    reports hold µL and arrows, so every writer must say UTF-8."""
+    import locale
+
+    case = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"][0]
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        code = report_main([str(phantom_dir / case["label"]), "--out", str(tmp_path / "rep")])
+    finally:
+        locale.setlocale(locale.LC_CTYPE, previous)
+    assert code == 0 and "µL" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+
+
 def test_cli_names_bad_input_and_writes_nothing(phantom_dir, tmp_path, capsys):
-    case = json.loads((phantom_dir / "dataset.json").read_text())["training"][0]
+    case = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"][0]
     label_img = nib.load(str(phantom_dir / case["label"]))
     bad = np.asarray(label_img.dataobj).copy()
     bad[0, 0, 0] = 7
@@ -115,7 +132,7 @@ def test_bundle_report_step_writes_one_report_per_segmented_case(phantom_dir, tm
 
     from liver3d.report import reports_for_outputs
 
-    dataset = json.loads((phantom_dir / "dataset.json").read_text())["training"]
+    dataset = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"]
     data = [{"image": str(phantom_dir / e["image"])} for e in dataset[:2]]
     name = dataset[0]["image"].split("/")[-1].replace(".nii.gz", "")
     shutil.copy(phantom_dir / dataset[0]["label"], tmp_path / f"{name}_seg.nii.gz")

@@ -59,7 +59,7 @@ def test_bundle_configs_parse(combo):
 
 
 def test_metadata_names_every_label_and_versions():
-    meta = json.loads((CONFIGS / "metadata.json").read_text())
+    meta = json.loads((CONFIGS / "metadata.json").read_text(encoding="utf-8"))
     assert meta["version"] in meta["changelog"]
     channel_def = meta["network_data_format"]["outputs"]["pred"]["channel_def"]
     assert channel_def == load_label_table().channel_def()
@@ -68,7 +68,7 @@ def test_metadata_names_every_label_and_versions():
 
 def test_every_checkpoint_loader_sets_map_location():
     for path in CONFIGS.glob("*.json"):
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         for chunk in text.split('"CheckpointLoader"')[1:]:
             assert '"map_location"' in chunk.split("}")[0] + chunk.split("}")[1], (
                 f"{path.name}: CheckpointLoader without map_location"
@@ -102,7 +102,7 @@ def test_training_writes_checkpoints_curves_and_resumes(trained):
         assert (models / "model.pt").is_file() and (models / "checkpoint_epoch=2.pt").is_file()
         curves = trained / "bundle" / "eval" / stage
         assert (curves / "training_curves.png").is_file()
-        assert "val_mean_dice" in (curves / "training_curves.csv").read_text()
+        assert "val_mean_dice" in (curves / "training_curves.csv").read_text(encoding="utf-8")
     _run(
         ("train.json",),
         bundle_root=str(trained / "bundle"),
@@ -154,9 +154,9 @@ def test_evaluate_writes_per_case_metrics(trained):
         input=str(trained / "test"),
         output_dir=str(out),
     )
-    rows = (out / "metrics_per_case.csv").read_text().strip().splitlines()
+    rows = (out / "metrics_per_case.csv").read_text(encoding="utf-8").strip().splitlines()
     assert len(rows) == 1 + 2 * 2 and rows[0].startswith("case_id,structure,dice")
-    summary = json.loads((out / "metrics_summary.json").read_text())
+    summary = json.loads((out / "metrics_summary.json").read_text(encoding="utf-8"))
     assert {r["structure"] for r in summary} == {"liver", "tumor"}
 
 
@@ -171,7 +171,7 @@ def test_report_step_writes_a_report_per_case(trained):
     )
     reports = sorted(out.glob("*_report/report.json"))
     assert len(reports) == 2
-    report = json.loads(reports[0].read_text())
+    report = json.loads(reports[0].read_text(encoding="utf-8"))
     assert report["liver_volume_ml"] >= 0 and report["shape"] == list(nib.load(report["source"]).shape)
 
 
@@ -258,7 +258,9 @@ def _bundle_cli(*args: str) -> subprocess.CompletedProcess:
         str(CONFIGS / "inference.json"),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    return subprocess.run(
+        command, capture_output=True, text=True, encoding="utf-8", cwd=ROOT, env=env, timeout=300
+    )
 
 
 @pytest.mark.slow
@@ -310,7 +312,7 @@ def test_two_process_ddp_training_on_cpu(trained, tmp_path):
         str(CONFIGS / "metadata.json"),
         *overrides,
     ]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    result = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (root / "models" / "stage1" / "model.pt").is_file()
     assert "Epoch[1] Metrics" in result.stdout + result.stderr

@@ -95,7 +95,7 @@ def test_tumor_presence_of_volumes(phantom_dir):
     from liver3d.data import inverse_frequency_weights, volume_classes
     from liver3d.transforms import TumorPresenced
 
-    entries = json.loads((phantom_dir / "dataset.json").read_text())["training"]
+    entries = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"]
     entries = [{**e, "label": str(phantom_dir / e["label"])} for e in entries]
     classes = volume_classes(entries)
     assert classes == [int(e["has_tumor"]) for e in entries]

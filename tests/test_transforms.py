@@ -26,7 +26,7 @@ from liver3d.transforms import (
 
 @pytest.fixture(scope="module")
 def entry(phantom_dir):
-    data = json.loads((phantom_dir / "dataset.json").read_text())
+    data = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))
     tumor_case = next(e for e in data["training"] if e["has_tumor"])
     return {"image": str(phantom_dir / tumor_case["image"]), "label": str(phantom_dir / tumor_case["label"])}
 

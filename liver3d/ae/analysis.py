@@ -200,9 +200,9 @@ class PatchAEAnalysis:
         out = self.output_dir
         write_csv(cases, out / "anomaly_per_case.csv")
         with atomic_path(out / "anomaly_summary.json") as tmp:
-            tmp.write_text(json.dumps(summary, indent=2))
+            tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
         with atomic_path(out / "anomaly_summary.md") as tmp:
-            tmp.write_text(format_ae_table(cases, summary) + "\n")
+            tmp.write_text(format_ae_table(cases, summary) + "\n", encoding="utf-8")
         if not latents:
             return
         vectors = np.stack([r["vector"] for r in latents]).astype(np.float32)

@@ -60,7 +60,7 @@ def serve(
         str(max_upload_mb),
     ]
     command += ["--models", *[str(r) for r in registries]]
-    with open(log_path, "w") as log:
+    with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
@@ -82,7 +82,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float, log_path)
         except OSError:
             time.sleep(0.5)
     raise RuntimeError(
-        f"the viewer did not start within {timeout:.0f} s: {Path(log_path).read_text()[-2000:]}"
+        f"the viewer did not start within {timeout:.0f} s: {Path(log_path).read_text(encoding='utf-8')[-2000:]}"
     )
 
 

@@ -109,7 +109,7 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
     if not path.is_file():
         raise RegistryError(f"{path}: model registry not found")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise RegistryError(f"{path}: not valid JSON ({err})") from err
     specs = data.get("models") if isinstance(data, dict) else None
@@ -126,7 +126,7 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
 def register_model(path: str | Path, spec: dict) -> Path:
     """Add (or replace, by name) one entry in the registry file at ``path``; written atomically."""
     path = Path(path)
-    data = json.loads(path.read_text()) if path.is_file() else {"models": []}
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"models": []}
     parse_entry(spec, path.parent.resolve(), str(path))  # refuse a bad entry before writing
     data["models"] = [m for m in data.get("models", []) if m.get("name") != spec["name"]] + [spec]
     return write_json_atomic(path, data)

@@ -363,7 +363,7 @@ def download_name(path: str | Path, staged: StagedInput) -> str:
 def _write_report(report: dict, markdown: str, folder: Path) -> dict[str, Path]:
     json_path = write_json_atomic(folder / "report.json", report)
     with atomic_path(folder / "report.md") as tmp:
-        tmp.write_text(markdown)
+        tmp.write_text(markdown, encoding="utf-8")
     return {"report (JSON)": json_path, "report (Markdown)": folder / "report.md"}
 
 

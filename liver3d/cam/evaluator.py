@@ -200,9 +200,9 @@ class CamEvaluator:
             "structures": [s.__dict__ for s in self.structures],
         }
         with atomic_path(out / "cam_summary.json") as tmp:
-            tmp.write_text(json.dumps({"settings": settings, "summary": summary}, indent=2))
+            tmp.write_text(json.dumps({"settings": settings, "summary": summary}, indent=2), encoding="utf-8")
         with atomic_path(out / "cam_summary.md") as tmp:
-            tmp.write_text(format_cam_table(summary) + "\n")
+            tmp.write_text(format_cam_table(summary) + "\n", encoding="utf-8")
 
     def _overlays(self, scores: CamScores, cam_paths: dict[str, dict[str, Path]]) -> None:
         from liver3d.viz.cam import save_cam_overlays

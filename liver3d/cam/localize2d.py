@@ -104,7 +104,7 @@ class CamLocalizer2D:
         write_json_atomic(self.output_dir / "cam_localization.json", summary)
         table = format_localization_table(summary, self.box_layer, self.threshold)
         with atomic_path(self.output_dir / "cam_localization.md") as tmp:
-            tmp.write_text(table + "\n")
+            tmp.write_text(table + "\n", encoding="utf-8")
         print(table)
         print(f"CAM regions, scores and figures: {self.output_dir}")
         return summary

@@ -47,7 +47,7 @@ def load_datalist(path: str | Path, key: str = "training", base_dir: str | Path 
     if not path.is_file():
         raise DatalistError(f"{path}: datalist not found")
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as err:
         raise DatalistError(f"{path}: not valid JSON ({err})") from err
@@ -124,7 +124,7 @@ def declared_labels(path: str | Path) -> list[int] | None:
     if not path.is_file():
         return None
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, json.JSONDecodeError):
         return None

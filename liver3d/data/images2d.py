@@ -95,10 +95,10 @@ def _folder_rows(root: Path, names: list[str]) -> list[dict]:
 
 def _read_rows(path: Path, key: str) -> list[dict]:
     if path.suffix.lower() == ".csv":
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8") as f:
             return list(csv.DictReader(f))
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DatalistError(f"{path}: not a CSV file or valid JSON ({err})") from err
     if isinstance(data, dict):

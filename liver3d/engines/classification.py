@@ -175,12 +175,12 @@ class ClassificationReport:
             plot_binary_roc(y, probs[:, positive], binary, out / "roc.png", self.positive_class)
             threshold_table = format_threshold_table(binary, self.positive_class)
             with atomic_path(out / "threshold_table.md") as tmp:
-                tmp.write_text(threshold_table + "\n")
+                tmp.write_text(threshold_table + "\n", encoding="utf-8")
             table += "\n\n" + threshold_table
         with atomic_path(out / "classification_report.md") as tmp:
-            tmp.write_text(table + "\n")
+            tmp.write_text(table + "\n", encoding="utf-8")
         with atomic_path(out / "classification_report.json") as tmp:
-            tmp.write_text(json.dumps(report, indent=2))
+            tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
         print(table)
         print(f"report, predictions and figures: {out}")
 
@@ -210,7 +210,7 @@ class ClassificationReport:
             path = Path(source)
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: threshold_from report not found")
-            report = json.loads(path.read_text())
+            report = json.loads(path.read_text(encoding="utf-8"))
             where = str(path)
         if not report or "binary" not in report:
             raise ValueError(f"{where} has no binary section to take the threshold from")

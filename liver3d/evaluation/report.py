@@ -13,7 +13,7 @@ from liver3d.io.atomic import atomic_path
 
 def write_csv(rows: Sequence[dict], path: str | Path) -> Path:
     with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as f:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             if rows:
                 writer = csv.DictWriter(f, fieldnames=list(rows[0]))
                 writer.writeheader()
@@ -32,9 +32,9 @@ def write_evaluation(
         "summary_csv": write_csv(summary, out_dir / "metrics_summary.csv"),
     }
     with atomic_path(out_dir / "metrics_summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     paths["summary_json"] = out_dir / "metrics_summary.json"
     with atomic_path(out_dir / "metrics_summary.md") as tmp:
-        tmp.write_text(format_table(summary) + "\n")
+        tmp.write_text(format_table(summary) + "\n", encoding="utf-8")
     paths["summary_md"] = out_dir / "metrics_summary.md"
     return paths

@@ -39,7 +39,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_json_atomic(path: str | Path, data: Any, indent: int = 2) -> Path:
     """Write ``data`` as JSON to ``path`` atomically."""
     with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
+        with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=indent)
             f.write("\n")
     return Path(path)

@@ -78,9 +78,9 @@ def write_report(
     markdown_text = to_markdown(report, names)
     paths = {"json": out / "report.json", "markdown": out / "report.md", "html": out / "report.html"}
     with atomic_path(paths["json"]) as tmp:
-        tmp.write_text(json.dumps(report.to_dict(), indent=2))
+        tmp.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
     with atomic_path(paths["markdown"]) as tmp:
-        tmp.write_text(markdown_text)
+        tmp.write_text(markdown_text, encoding="utf-8")
     with atomic_path(paths["html"]) as tmp:
-        tmp.write_text(to_html(markdown_text, names))
+        tmp.write_text(to_html(markdown_text, names), encoding="utf-8")
     return paths

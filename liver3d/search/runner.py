@@ -204,7 +204,7 @@ class HyperparameterSearch:
             write_json_atomic(self.output_dir / "best_config.json", best.params)
         write_json_atomic(self.output_dir / "search_summary.json", summary)
         with atomic_path(self.output_dir / "search_summary.md") as tmp:
-            tmp.write_text(format_search_table(rows, summary) + "\n")
+            tmp.write_text(format_search_table(rows, summary) + "\n", encoding="utf-8")
         self._plot_history(study)
         print(format_search_table(rows, summary))
         if not complete:

@@ -117,7 +117,7 @@ def write_study_images(
                 rows.append(row)
     datalist = out / "datalist.csv"
     with atomic_path(datalist) as tmp:
-        with open(tmp, "w", newline="") as f:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["image", "label", "patient_id", "mask"])
             writer.writeheader()
             writer.writerows(rows)
