@@ -11,6 +11,7 @@ from PIL import Image
 from liver3d.app import RunError, load_registry, register_model, run_model, stage_upload
 from liver3d.app.runners import download_name
 from liver3d.export import read_slicer_segments
+from liver3d.geometry import same_world_grid
 from liver3d.viz.montage import to_ras
 
 MB = 2**20
@@ -143,3 +144,22 @@ def test_registry_resolves_relative_paths_and_refuses_bad_entries(registry, tmp_
     bad.write_text(json.dumps({"models": [{"name": "x", "task": "segmentation"}] * 2}), encoding="utf-8")
     with pytest.raises(Exception, match="unique"):
         load_registry(bad)
+
+
+@pytest.mark.slow
+def test_a_zipped_real_dicom_series_is_segmented_on_its_own_grid(entries, real_ct, tmp_path):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted((real_ct / "dicom_ct").iterdir()):
+            archive.write(path, f"study/series/{path.name}")
+    staged = stage_upload("real_series.zip", buffer.getvalue(), tmp_path / "in", 200 * MB)
+    assert staged.kind == "volume" and staged.shape == (512, 512, 20)
+    result = run_model(entries["cascade"], staged, tmp_path / "run")
+    seg = nib.load(result.files["label map (NIfTI)"])
+    reference = nib.load(real_ct / "example_seg_dicom.nii.gz")  # TotalSegmentator's map on the series' grid
+    # same voxels in world millimetres; ITK reads the series in LPS voxel order, the reference is stored LAS
+    assert same_world_grid(seg.affine, seg.shape, reference.affine, reference.shape, 1e-2)
+    assert download_name(result.files["label map (NIfTI)"], staged) == "real_series_seg.nii.gz"
