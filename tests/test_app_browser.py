@@ -97,3 +97,27 @@ def test_a_corrupt_upload_shows_the_error_and_runs_nothing(server, browser, phan
     run = next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Run")
     assert not run.is_enabled()
     _screenshot(browser, "viewer_corrupt_upload.png")
+
+
+def test_a_2d_image_gets_probabilities_cam_and_boxes(server, browser, tmp_path):
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    array = np.zeros((96, 128), np.uint8)
+    array[30:70, 40:90] = 220
+    Image.fromarray(array).save(tmp_path / "chest.png")
+    browser.get(server)
+    web.upload(browser, tmp_path / "chest.png")
+    web.wait_for_text(browser, "96 x 128 pixels")
+    web.click(browser, "[data-testid=stSidebar] [data-testid=stSelectbox] button[aria-label=Open]", "")
+    web.click(browser, "[role=option]", "xray")
+    web.click(browser, "button", "Run")
+    web.wait_for_text(browser, "Predicted: ")
+    text = web.page_text(browser)
+    assert "pneumonia" in text and "Grad-CAM of" in text and "CAM layer" in text
+    assert browser.find_elements(By.CSS_SELECTOR, "[data-testid=stImage] img")
+    web.click(browser, "[data-testid=stDownloadButton] button", "Grad-CAM", exact=False)
+    target = browser.downloads / "chest_cam.nii.gz"
+    web.wait(browser, lambda d: target.is_file(), 60, f"waiting for {target.name}")
+    assert nib.load(target).shape == (128, 96, 1)
+    _screenshot(browser, "viewer_image2d.png")
