@@ -16,7 +16,12 @@ import time
 from pathlib import Path
 
 from liver3d.app import browser as web
-from liver3d.app.registry import load_registry
+from liver3d.app.registry import TASK_TITLES, load_registry
+
+
+def chosen(entry):
+    """Whether the page shows ``entry`` as the picked model (its bundle line in the sidebar)."""
+    return lambda driver: f"{entry.bundle}: {TASK_TITLES[entry.task]}" in web.page_text(driver)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,12 +43,9 @@ def main(argv: list[str] | None = None) -> int:
                 web.upload(driver, ct)
                 web.wait_for_text(driver, "voxels")
                 for entry in volume_models:
-                    web.click(
-                        driver,
-                        "[data-testid=stSidebar] [data-testid=stSelectbox] button[aria-label=Open]",
-                        "",
+                    web.choose(
+                        driver, "[data-testid=stSidebar] [data-testid=stSelectbox]", entry.name, chosen(entry)
                     )
-                    web.click(driver, "[role=option]", entry.name)
                     start = time.perf_counter()
                     web.click(driver, "button", "Run")
                     web.wait_for_text(driver, f"{entry.name} (", timeout=600)

@@ -30,3 +30,11 @@ def real_ct() -> Path:
     if not REAL_CT.is_dir():
         pytest.skip(f"real CT examples not found at {REAL_CT}")
     return REAL_CT
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (``item.rep_call``), so fixtures can act on a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

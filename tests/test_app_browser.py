@@ -41,12 +41,20 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture
-def browser(tmp_path):
+def browser(tmp_path, request):
     (tmp_path / "downloads").mkdir()
     driver = web.chrome(tmp_path / "downloads", tmp_path / "profile")
     driver.downloads = tmp_path / "downloads"
     yield driver
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+        _screenshot(driver, f"failed_{request.node.name}.png")
     driver.quit()
+
+
+def _enabled_button(driver, text: str) -> bool:
+    from selenium.webdriver.common.by import By
+
+    return any(b.text.strip() == text and b.is_enabled() for b in driver.find_elements(By.TAG_NAME, "button"))
 
 
 def _screenshot(driver, name: str) -> None:
@@ -61,6 +69,7 @@ def test_upload_run_segmentation_view_and_download(server, browser, phantom_dir)
     browser.get(server)
     web.upload(browser, source)
     web.wait_for_text(browser, "64 x 64 x 32 voxels")
+    web.wait(browser, lambda d: _enabled_button(d, "Run"), 60, "waiting for Run to be enabled")
     web.click(browser, "button", "Run")
     web.wait_for_text(browser, "Liver volume")  # the structured report
     images = browser.find_elements(By.CSS_SELECTOR, "[data-testid=stImage] img")
@@ -109,8 +118,9 @@ def test_a_2d_image_gets_probabilities_cam_and_boxes(server, browser, tmp_path):
     browser.get(server)
     web.upload(browser, tmp_path / "chest.png")
     web.wait_for_text(browser, "96 x 128 pixels")
-    web.click(browser, "[data-testid=stSidebar] [data-testid=stSelectbox] button[aria-label=Open]", "")
-    web.click(browser, "[role=option]", "xray")
+    model_box = "[data-testid=stSidebar] [data-testid=stSelectbox]"
+    web.choose(browser, model_box, "xray", lambda d: "image_cls_2d: 2D study" in web.page_text(d))
+    web.wait(browser, lambda d: _enabled_button(d, "Run"), 60, "waiting for Run to be enabled")
     web.click(browser, "button", "Run")
     web.wait_for_text(browser, "Predicted: ")
     text = web.page_text(browser)

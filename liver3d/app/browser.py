@@ -140,3 +140,19 @@ def upload(driver, path: str | Path) -> None:
 
     field = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "input[type=file]"), 60)
     field.send_keys(str(path))
+
+
+def choose(driver, box_css: str, option: str, confirm: Callable, attempts: int = 3) -> None:
+    """Open the select box ``box_css``, pick ``option``, and wait until ``confirm(driver)`` holds (the page
+    re-rendered with the choice); opens it again if the choice did not take."""
+    from selenium.common.exceptions import TimeoutException
+
+    for attempt in range(attempts):
+        click(driver, f"{box_css} button[aria-label=Open]", "")
+        click(driver, "[role=option]", option)
+        try:
+            wait(driver, confirm, 20, f"waiting for the choice {option!r} to take")
+            return
+        except TimeoutException:
+            if attempt == attempts - 1:
+                raise
