@@ -131,3 +131,16 @@ def test_bench_io_prints_both_timings_and_the_ratio():
 def test_bench_inference_prints_its_table():
     out = _script_output("bench_inference.py", "--roi-size", "32", "32", "16", "--pixdim", "5", "5", "6")
     assert "| off |" in out and "ratio bundle/bare" in out
+
+
+def test_the_liver3d_command_dispatches_to_each_tool(capsys, phantom_datalist):
+    from liver3d.cli import COMMANDS
+    from liver3d.cli import main as cli_main
+
+    assert cli_main([]) == 0 and "serve" in capsys.readouterr().out
+    assert cli_main(["frobnicate"]) == 2 and "unknown command" in capsys.readouterr().err
+    assert cli_main(["check", str(phantom_datalist), "--header-only"]) == 0
+    for command in COMMANDS:  # every module named there exists and has a main(argv)
+        import importlib
+
+        assert callable(importlib.import_module(COMMANDS[command][0]).main)
