@@ -14,6 +14,7 @@ from PIL import Image
 from scipy import ndimage
 
 from liver3d.labels import load_label_table
+from liver3d.viz.montage import radiological_view
 from liver3d.windows import window_bounds
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -30,7 +31,7 @@ def plane_slice(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
     axis = _PLANE_AXIS[plane]
     index = int(np.clip(index, 0, volume.shape[axis] - 1))
     cut = np.take(volume, index, axis=axis)  # axial (X, Y), coronal (X, Z), sagittal (Y, Z)
-    return cut[::-1, ::-1].T  # second axis reversed to the top, first axis reversed to the left
+    return radiological_view(cut)  # the montage's convention, for every plane
 
 
 def plane_spacing(spacing: Sequence[float], plane: str) -> tuple[float, float]:

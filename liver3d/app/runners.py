@@ -89,16 +89,12 @@ def read_volume_ras(path: str | Path) -> tuple[np.ndarray, tuple[float, float, f
 
 
 def run_segmentation(
-    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress | None = None
+    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress, earlier: dict
 ) -> RunResult:
     """The liver_tumor_seg cascade (``inference.json``): label NIfTI, Slicer segmentation, report."""
     from liver3d.report import build_report, to_markdown
 
-    progress = _quiet(progress)
-    start = time.perf_counter()
-    require_checkpoints(entry)
     outputs = out_dir / "segmentation"
-    progress(0.15, "loading the liver_tumor_seg bundle and its checkpoints")
     with bundle_errors(entry):
         parser = entry.parser(input=str(staged.path), output_dir=str(outputs), save_slicer=True)
         parser.get_parsed_content("initialize")
@@ -129,52 +125,33 @@ def run_segmentation(
         "report (JSON)": paths["json"],
         "report (Markdown)": paths["markdown"],
     }
-    result.seconds = time.perf_counter() - start
     return result
 
 
 def run_slice_classifier(
-    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress | None = None
+    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress, earlier: dict
 ) -> RunResult:
     """The liver_slice_cls classifier on every axial slice: per-slice probabilities and Grad-CAM volumes
     (per structure, on the upload's grid, as NIfTI)."""
-    from liver3d.engines import load_model_weights
-    from liver3d.io.nifti import save_nifti
-
-    progress = _quiet(progress)
-    start = time.perf_counter()
-    require_checkpoints(entry)
-    progress(0.15, "loading the liver_slice_cls bundle and its checkpoint")
+    case = {"image": str(staged.path)}
     with bundle_errors(entry):
-        parser = entry.parser(eval_data=[{"image": str(staged.path)}], label_optional=True)
-        evaluator = parser.get_parsed_content("cam_evaluator")
-        device = parser.get_parsed_content("device")
-        evaluator.network.load_state_dict(load_model_weights(parser.get_parsed_content("model_path"), device))
-        evaluator.network.eval()
-        class_names = list(parser.get_parsed_content("class_names"))
+        parser = entry.parser(eval_data=[case], label_optional=True)
+        evaluator, class_names = _loaded_cam_evaluator(parser)
         progress(0.3, "classifying every axial slice and computing Grad-CAM")
-        cams, affine, probs = evaluator.case_cam({"image": str(staged.path)})
+        cams, affine, probs = evaluator.case_cam(case)
     result = RunResult("slice_classifier", entry.name, class_names=class_names)
     result.slice_probabilities = np.asarray(probs, dtype=np.float32)
     progress(0.85, "writing CAM volumes and the slice table")
-    for structure, cam in zip(evaluator.structures, cams):
-        path = save_nifti(cam.astype(np.float32), affine, out_dir / "cams" / f"cam_{structure.name}.nii.gz")
-        result.cams[structure.name] = to_ras(cam, affine)[0]
-        result.files[f"Grad-CAM {structure.name} (NIfTI)"] = path
+    _add_cam_volumes(result, evaluator.structures, cams, affine, out_dir / "cams")
     result.report = slice_report(result.slice_probabilities, class_names)
     result.probabilities = result.report["volume_max_probability"]
     result.report_markdown = slice_report_markdown(result.report)
     result.files.update(_write_report(result.report, result.report_markdown, out_dir / "report"))
-    result.seconds = time.perf_counter() - start
     return result
 
 
 def run_volume_classifier(
-    entry: ModelEntry,
-    staged: StagedInput,
-    out_dir: Path,
-    progress: Progress | None = None,
-    earlier: dict[str, RunResult] | None = None,
+    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress, earlier: dict
 ) -> RunResult:
     """The liver_volume_cls classifier (tumor present or not) on the volume, with its 3D Grad-CAM (NIfTI).
 
@@ -182,36 +159,22 @@ def run_volume_classifier(
     segmentation run on the same upload (run the cascade first). A model trained with ``whole_volume.json``
     needs none.
     """
-    from liver3d.engines import load_model_weights
-    from liver3d.io.nifti import save_nifti
-
-    progress = _quiet(progress)
-    start = time.perf_counter()
-    require_checkpoints(entry)
-    progress(0.15, "loading the liver_volume_cls bundle and its checkpoint")
     case = {"image": str(staged.path)}
     with bundle_errors(entry):
         parser = entry.parser(eval_data=[case], label_optional=True)
         if parser.get("roi_transforms"):
-            segmentation = (earlier or {}).get("segmentation")
+            segmentation = earlier.get("segmentation")
             if segmentation is None:
                 raise RunError(
                     f"model {entry.name!r} classifies the liver ROI: run a segmentation model on this upload first"
                 )
             case["label"] = str(segmentation.files["label map (NIfTI)"])
-        evaluator = parser.get_parsed_content("cam_evaluator")
-        device = parser.get_parsed_content("device")
-        evaluator.network.load_state_dict(load_model_weights(parser.get_parsed_content("model_path"), device))
-        evaluator.network.eval()
-        class_names = list(parser.get_parsed_content("class_names"))
+        evaluator, class_names = _loaded_cam_evaluator(parser)
         progress(0.35, "classifying the volume and computing its 3D Grad-CAM")
         cams, affine, probs = evaluator.case_cam(case)
     result = RunResult("volume_classifier", entry.name, class_names=class_names)
     result.probabilities = {n: round(float(p), 5) for n, p in zip(class_names, np.asarray(probs)[0])}
-    for structure, cam in zip(evaluator.structures, cams):
-        path = save_nifti(cam.astype(np.float32), affine, out_dir / "cams" / f"cam_{structure.name}.nii.gz")
-        result.cams[structure.name] = to_ras(cam, affine)[0]
-        result.files[f"Grad-CAM {structure.name} (NIfTI)"] = path
+    _add_cam_volumes(result, evaluator.structures, cams, affine, out_dir / "cams")
     predicted = max(result.probabilities, key=result.probabilities.get)
     result.report = {
         "kind": "volume classification",
@@ -222,14 +185,10 @@ def run_volume_classifier(
     lines = [
         f"**Predicted: {predicted}** ({result.report['region']})",
         "",
-        "| class | probability |",
-        "|---|---|",
+        *_probability_table(result.probabilities),
     ]
-    result.report_markdown = (
-        "\n".join(lines + [f"| {n} | {p:.3f} |" for n, p in result.probabilities.items()]) + "\n"
-    )
+    result.report_markdown = "\n".join(lines) + "\n"
     result.files.update(_write_report(result.report, result.report_markdown, out_dir / "report"))
-    result.seconds = time.perf_counter() - start
     return result
 
 
@@ -270,25 +229,18 @@ def slice_report_markdown(report: dict) -> str:
 
 
 def run_image2d(
-    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress | None = None
+    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress, earlier: dict
 ) -> RunResult:
     """A 2D study classifier (image_cls_2d): class probabilities, multi-layer Grad-CAM, hot-region boxes."""
     from skimage.transform import resize
 
     from liver3d.cam import compute_cams, hot_regions
 
-    progress = _quiet(progress)
-    start = time.perf_counter()
-    require_checkpoints(entry)
-    progress(0.15, "loading the image_cls_2d bundle and its checkpoint")
     eval_data = [{"image": str(staged.path), "label": -1, "patient_id": "upload", "class_name": "unknown"}]
     with bundle_errors(entry):
         parser = entry.parser(eval_data=eval_data)
         localizer = parser.get_parsed_content("cam_localizer")
-        device = parser.get_parsed_content("device")
-        from liver3d.engines import load_model_weights
-
-        localizer.network.load_state_dict(load_model_weights(parser.get_parsed_content("model_path"), device))
+        _load_weights(parser, localizer.network)
     progress(0.4, "classifying and computing Grad-CAM")
     network = localizer.network.to(localizer.device).eval()
     image = localizer.dataset.images[0][None].to(localizer.device)
@@ -331,13 +283,11 @@ def run_image2d(
     }
     result.report_markdown = image2d_report_markdown(result.report)
     result.files.update(_write_report(result.report, result.report_markdown, out_dir / "report"))
-    result.seconds = time.perf_counter() - start
     return result
 
 
 def image2d_report_markdown(report: dict) -> str:
-    lines = [f"**Predicted: {report['predicted']}**", "", "| class | probability |", "|---|---|"]
-    lines += [f"| {n} | {p:.3f} |" for n, p in report["probabilities"].items()]
+    lines = [f"**Predicted: {report['predicted']}**", "", *_probability_table(report["probabilities"])]
     lines += [
         "",
         f"Grad-CAM of {report['cam_class']} ({report['cam_layer']}), hot regions at {report['cam_threshold']:.2f}:",
@@ -360,6 +310,36 @@ def download_name(path: str | Path, staged: StagedInput) -> str:
     return staged.stem + name[len(case) :] if name.startswith(case) else f"{staged.stem}_{name}"
 
 
+def _load_weights(parser, network) -> None:
+    """Load the bundle's ``model_path`` checkpoint into ``network`` on the bundle's device."""
+    from liver3d.engines import load_model_weights
+
+    device = parser.get_parsed_content("device")
+    network.load_state_dict(load_model_weights(parser.get_parsed_content("model_path"), device))
+
+
+def _loaded_cam_evaluator(parser):
+    """The bundle's ``cam_evaluator`` with its network's weights loaded, and the class names."""
+    evaluator = parser.get_parsed_content("cam_evaluator")
+    _load_weights(parser, evaluator.network)
+    evaluator.network.eval()
+    return evaluator, list(parser.get_parsed_content("class_names"))
+
+
+def _add_cam_volumes(result: RunResult, structures, cams: np.ndarray, affine, folder: Path) -> None:
+    """Write each structure's CAM volume (input grid) as NIfTI, and keep it in RAS order for display."""
+    from liver3d.io.nifti import save_nifti
+
+    for structure, cam in zip(structures, cams):
+        path = save_nifti(cam.astype(np.float32), affine, folder / f"cam_{structure.name}.nii.gz")
+        result.cams[structure.name] = to_ras(cam, affine)[0]
+        result.files[f"Grad-CAM {structure.name} (NIfTI)"] = path
+
+
+def _probability_table(probabilities: dict[str, float]) -> list[str]:
+    return ["| class | probability |", "|---|---|", *[f"| {n} | {p:.3f} |" for n, p in probabilities.items()]]
+
+
 def _write_report(report: dict, markdown: str, folder: Path) -> dict[str, Path]:
     json_path = write_json_atomic(folder / "report.json", report)
     with atomic_path(folder / "report.md") as tmp:
@@ -367,6 +347,7 @@ def _write_report(report: dict, markdown: str, folder: Path) -> dict[str, Path]:
     return {"report (JSON)": json_path, "report (Markdown)": folder / "report.md"}
 
 
+# Each runner: (entry, staged input, output folder, progress, earlier results by task) -> RunResult.
 RUNNERS: dict[str, Callable[..., RunResult]] = {
     "segmentation": run_segmentation,
     "slice_classifier": run_slice_classifier,
@@ -395,11 +376,13 @@ def run_model(
         raise RunError(f"model {entry.name!r} takes {wanted}; {staged.display_name} is not one")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if entry.task == "volume_classifier":
-        result = run_volume_classifier(entry, staged, out_dir, progress, earlier)
-    else:
-        result = RUNNERS[entry.task](entry, staged, out_dir, progress)
-    _quiet(progress)(1.0, f"done in {result.seconds:.1f} s")
+    progress = _quiet(progress)
+    start = time.perf_counter()
+    require_checkpoints(entry)
+    progress(0.15, f"loading the {entry.bundle} bundle and its checkpoint")
+    result = RUNNERS[entry.task](entry, staged, out_dir, progress, earlier or {})
+    result.seconds = time.perf_counter() - start
+    progress(1.0, f"done in {result.seconds:.1f} s")
     return result
 
 
