@@ -14,7 +14,6 @@ import tempfile
 import traceback
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from liver3d.app.registry import TASK_TITLES, ModelEntry, RegistryError, load_registry
@@ -26,6 +25,7 @@ from liver3d.app.render import (
     plane_count,
     render_volume_slice,
     to_display,
+    window_to_grey,
 )
 from liver3d.app.runners import ACCEPTS, RunError, RunResult, download_name, read_volume_ras, run_model
 from liver3d.app.uploads import ACCEPTED_SUFFIXES, StagedInput, UploadError, display_name, stage_upload
@@ -237,7 +237,7 @@ def viewer_image(display: dict, results: dict[str, RunResult]) -> None:
         layers = list(result.cams) if result else []
         layer = st.selectbox("CAM layer", layers, index=len(layers) - 1, key="cam_layer") if layers else None
     image = display["image"]
-    grey = (image - image.min()) / max(float(np.ptp(image)), 1e-6)
+    grey = window_to_grey(image, None)  # a 2D image: its own min..max
     cam = result.cams[layer] if result is not None and layer else None
     rgb = compose_slice(grey, None, cam, show_cam=show_cam, show_contours=show_contours)
     if result is not None and show_contours:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import SimpleITK as sitk
 
 
@@ -55,13 +54,3 @@ def write_dicom_series(
         writer.Execute(piece)
         paths.append(path)
     return paths
-
-
-def same_grid(a: sitk.Image, b: sitk.Image, tolerance: float = 1e-3) -> bool:
-    """Whether two images share size, spacing, origin and direction (to ``tolerance`` mm)."""
-    return (
-        a.GetSize() == b.GetSize()
-        and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tolerance)
-        and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tolerance)
-        and np.allclose(a.GetDirection(), b.GetDirection(), atol=tolerance)
-    )
