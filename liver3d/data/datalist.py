@@ -65,7 +65,7 @@ def load_datalist(path: str | Path, key: str = "training", base_dir: str | Path 
         if "image" not in item:
             raise DatalistError(f"{path}: entry {index} of {key!r} has no 'image'")
         entry = dict(item)
-        for field in ("image", "label"):
+        for field in ("image", "label", "tissue"):
             if entry.get(field):
                 entry[field] = _resolve(str(entry[field]), base)
         entry.setdefault("patient_id", case_name(entry["image"]))

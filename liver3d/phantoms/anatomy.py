@@ -6,9 +6,13 @@ volume on every machine. Tissues are painted in anatomical order (later ones cov
 label map is read off the final tissue map, so whatever covers the liver (vessels at the hilum, the
 gallbladder, kidneys) is not labelled liver.
 
-Densities follow a non-contrast abdominal CT: fat about -100 HU, muscle and soft tissue 40-60, liver
-50-70, spleen and kidneys within about 15 HU of the liver, hypodense tumors 10-40 with soft edges,
-bone 300-1000, lung bases about -850.
+Each case also draws a contrast phase (:mod:`liver3d.phantoms.contrast`: non-contrast, late arterial, portal
+venous, delayed, with the organ and vessel densities each gives), a liver condition (normal, fatty, cirrhotic
+with a nodular surface, shrunken right lobe, large caudate, ascites and splenomegaly, or hepatomegaly),
+lesions whose look follows the phase (:mod:`liver3d.phantoms.lesions`), a scan range (the whole upper abdomen
+with or without the lung bases and heart, or the liver cut by the top or bottom of the scan, or a thin slab)
+and an acquisition (:mod:`liver3d.phantoms.acquisition`: slice thickness and profile, kernel, noise,
+streaks). Phase-independent densities: fat about -100 HU, bone 300-1000, lung bases about -850, bile 0-20.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from enum import IntEnum
 import numpy as np
 from scipy import ndimage
 
+from liver3d.phantoms.acquisition import Acquisition, apply_acquisition, draw_acquisition, streak_field
+from liver3d.phantoms.contrast import FATTY_LIVER_DROP_HU, Phase, draw_phase, draw_phase_densities
 from liver3d.phantoms.geometry import Box, PatientGrid, Wobble, ellipsoid_q, smooth_union, tube_distance
+from liver3d.phantoms.lesions import Lesion, plant_lesions
 
 
 class Tissue(IntEnum):
@@ -54,29 +61,33 @@ class Tissue(IntEnum):
     DISC = 28
     RIB = 29
     TABLE_FOAM = 30
+    HEART_LEFT = 31  # left ventricle and atrium blood (HEART is the myocardium)
+    HEART_RIGHT = 32
+    HEPATIC_VEIN = 33  # intrahepatic hepatic veins (LIVER_VESSEL: portal branches)
+    KIDNEY_MEDULLA = 34  # KIDNEY is the renal cortex
+    ASCITES = 35
+    ORAL_CONTRAST = 36
+    METAL = 37
+    LESION = 38  # a planted liver lesion (labelled tumor)
 
 
-LIVER_TISSUES = (Tissue.LIVER, Tissue.LIVER_VESSEL)
-
-SLICE_THICKNESSES_MM = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
+LIVER_TISSUES = (Tissue.LIVER, Tissue.LIVER_VESSEL, Tissue.HEPATIC_VEIN)
 ORIENTATIONS = ("RAS", "LPS", "LAS")
+#: Bumped whenever a seed's cases change; recorded in every dataset.json and in the model card.
+GENERATOR_VERSION = "2.0"
+LIVER_CONDITIONS = {"normal": 0.55, "fatty": 0.2, "cirrhosis": 0.15, "hepatomegaly": 0.1}
+#: Scan ranges: the whole upper abdomen (optionally up into the chest), the liver cut by the top or bottom
+#: of the scan, or a thin slab through the liver.
+SCAN_RANGES = {
+    "abdomen": 0.35,
+    "abdomen_chest": 0.25,
+    "liver_top_cut": 0.12,
+    "liver_bottom_cut": 0.1,
+    "slab": 0.18,
+}
 
 
-@dataclass
-class Tumor:
-    """One planted tumor: centre in patient mm, nominal radii (mm), density (HU) and what was labelled."""
-
-    center_mm: tuple[float, float, float]
-    radii_mm: tuple[float, float, float]
-    hu: float
-    pattern: str
-    voxels: int = 0
-    volume_ml: float = 0.0
-
-    @property
-    def equivalent_diameter_mm(self) -> float:
-        """Diameter of the sphere with the labelled volume."""
-        return float((6.0 * self.volume_ml * 1000.0 / np.pi) ** (1.0 / 3.0)) if self.volume_ml else 0.0
+Tumor = Lesion  # one planted lesion (kept under its old name)
 
 
 @dataclass
@@ -88,6 +99,7 @@ class PhantomCase:
     grid: PatientGrid
     tumors: list[Tumor]
     params: dict = field(default_factory=dict)
+    tissue: np.ndarray | None = None  # uint8 Tissue map, (X, Y, Z), for per-tissue augmentation
 
     @property
     def affine_ras(self) -> np.ndarray:
@@ -103,90 +115,158 @@ class _Layout:
 
     a: float  # body half-width, left-right
     b: float  # body half-depth, anterior-posterior
-    height: float  # scanned range, inferior-superior
+    height: float  # nominal anatomy range, inferior-superior (the diaphragm's dome near its top)
     fat: float  # subcutaneous fat thickness
     wall: float  # abdominal wall muscle thickness
     scale: float  # organ size factor
     hu: dict[Tissue, float]
-    noise_sd: float
+    phase: Phase
+    condition: str  # one of LIVER_CONDITIONS
+    scan_range: str  # one of SCAN_RANGES
+    z_range: tuple[float, float]  # scanned range in the anatomy's mm
+    acquisition: Acquisition
+    oral_contrast: bool
+    spleen_scale: float
+    spleen_heterogeneity: float
+
+    @property
+    def noise_sd(self) -> float:
+        return self.acquisition.noise_sd_hu
 
 
-def _sample_hu(rng: np.random.Generator) -> dict[Tissue, float]:
-    liver = rng.uniform(52, 68)
-    blood = rng.uniform(38, 50)
+def _sample_hu(
+    rng: np.random.Generator, phase: Phase, condition: str
+) -> tuple[dict[Tissue, float], dict[str, float]]:
+    """Mean HU per tissue for one case (phase-dependent ones from the contrast tables) and the phase draw."""
+    ph = draw_phase_densities(rng, phase)
+    liver = ph["liver"]
+    if condition == "fatty":
+        liver -= rng.uniform(*FATTY_LIVER_DROP_HU)
+    elif condition == "cirrhosis" and phase is not Phase.NON_CONTRAST:
+        liver -= rng.uniform(5, 20)  # cirrhotic livers enhance less
+    oral = rng.uniform(150, 500)
     hu = {
         Tissue.AIR: -1000.0,
         Tissue.TABLE: rng.uniform(150, 300),
         Tissue.TABLE_FOAM: rng.uniform(-700, -500),
         Tissue.SKIN: rng.uniform(25, 45),
-        Tissue.FAT: rng.uniform(-110, -90),
-        Tissue.MUSCLE: rng.uniform(45, 58),
-        Tissue.VISCERAL_FAT: rng.uniform(-105, -85),
-        Tissue.LUNG: rng.uniform(-870, -830),
-        Tissue.HEART: blood,
-        Tissue.DIAPHRAGM: rng.uniform(45, 55),
-        Tissue.BOWEL_WALL: rng.uniform(35, 50),
+        Tissue.FAT: rng.uniform(-115, -85),
+        Tissue.MUSCLE: ph["muscle"],
+        Tissue.VISCERAL_FAT: rng.uniform(-110, -80),
+        Tissue.LUNG: rng.uniform(-880, -820),
+        Tissue.HEART: ph["myocardium"],
+        Tissue.HEART_LEFT: ph["heart_left"],
+        Tissue.HEART_RIGHT: ph["heart_right"],
+        Tissue.DIAPHRAGM: ph["muscle"] + rng.uniform(-5, 5),
+        Tissue.BOWEL_WALL: ph["bowel_wall"],
         Tissue.BOWEL_CONTENT: rng.uniform(10, 35),
         Tissue.GAS: -1000.0,
-        Tissue.STOMACH_WALL: rng.uniform(40, 50),
+        Tissue.STOMACH_WALL: ph["bowel_wall"] + rng.uniform(-5, 10),
         Tissue.STOMACH_FLUID: rng.uniform(0, 20),
+        Tissue.ORAL_CONTRAST: oral,
         Tissue.LIVER: liver,
-        Tissue.LIVER_VESSEL: blood - rng.uniform(0, 8),
+        Tissue.LIVER_VESSEL: ph["portal_vein"] - rng.uniform(0, 10),
+        Tissue.HEPATIC_VEIN: ph["hepatic_vein"],
         Tissue.GALLBLADDER: rng.uniform(0, 20),
-        Tissue.SPLEEN: liver + rng.uniform(-12, 3),
-        Tissue.PANCREAS: rng.uniform(35, 48),
-        Tissue.KIDNEY: liver + rng.uniform(-15, 0),
+        Tissue.SPLEEN: ph["spleen"],
+        Tissue.PANCREAS: ph["pancreas"],
+        Tissue.KIDNEY: ph["renal_cortex"],
+        Tissue.KIDNEY_MEDULLA: ph["renal_medulla"],
         Tissue.RENAL_SINUS: rng.uniform(-70, -40),
-        Tissue.AORTA: blood,
-        Tissue.IVC: blood,
-        Tissue.PORTAL_VEIN: blood,
-        Tissue.BONE_CANCELLOUS: rng.uniform(280, 360),
-        Tissue.BONE_CORTEX: rng.uniform(750, 1000),
-        Tissue.POSTERIOR_ELEMENTS: rng.uniform(450, 650),
+        Tissue.AORTA: ph["aorta"],
+        Tissue.IVC: ph["ivc"],
+        Tissue.PORTAL_VEIN: ph["portal_vein"],
+        Tissue.ASCITES: rng.uniform(0, 20),
+        Tissue.METAL: 3000.0,
+        Tissue.LESION: liver,
+        Tissue.BONE_CANCELLOUS: rng.uniform(180, 360),
+        Tissue.BONE_CORTEX: rng.uniform(700, 1100),
+        Tissue.POSTERIOR_ELEMENTS: rng.uniform(400, 650),
         Tissue.SPINAL_CANAL: rng.uniform(15, 30),
         Tissue.DISC: rng.uniform(70, 100),
-        Tissue.RIB: rng.uniform(400, 700),
+        Tissue.RIB: rng.uniform(350, 700),
     }
-    return hu
+    return hu, ph
+
+
+def _draw(rng: np.random.Generator, weights: dict[str, float]) -> str:
+    names = list(weights)
+    p = np.array([weights[n] for n in names])
+    return names[int(rng.choice(len(names), p=p / p.sum()))]
+
+
+def _sample_z_range(rng: np.random.Generator, height: float, scan_range: str) -> tuple[float, float]:
+    """Scanned range (mm) in the anatomy's frame, where the liver spans roughly 0.3-0.95 of ``height``."""
+    if scan_range == "abdomen_chest":
+        return 0.0, height + rng.uniform(30, 110)
+    if scan_range == "liver_top_cut":
+        return 0.0, rng.uniform(0.62, 0.82) * height
+    if scan_range == "liver_bottom_cut":
+        return rng.uniform(0.42, 0.58) * height, height + rng.uniform(0, 60)
+    if scan_range == "slab":
+        length = rng.uniform(30, 120)
+        centre = rng.uniform(0.5, 0.78) * height
+        return centre - length / 2, centre + length / 2
+    return 0.0, height
 
 
 def _sample_grid(
-    rng: np.random.Generator, layout: _Layout, shape: tuple[int, int, int] | None
+    rng: np.random.Generator, layout: _Layout, shape: tuple[int, int, int] | None, matrix: int = 512
 ) -> PatientGrid:
     margin = rng.uniform(20, 50)
     needed_x = 2 * layout.a + margin
     needed_y = 2 * layout.b + margin + 40  # room for the table under the patient
+    z_lo, z_hi = layout.z_range
     if shape is None:
-        nx = ny = 512
-        pixel = rng.uniform(0.6, 0.9)
+        nx = ny = int(matrix)
+        pixel = rng.uniform(0.6, 0.9) * 512 / nx
         pixel = max(pixel, needed_x / nx, needed_y / ny)
-        thickness = float(rng.choice(SLICE_THICKNESSES_MM, p=(0.1, 0.1, 0.1, 0.15, 0.2, 0.2, 0.15)))
-        nz = int(round(layout.height / thickness))
+        thickness = layout.acquisition.slice_thickness_mm
+        nz = max(int(round((z_hi - z_lo) / thickness)), 8)
     else:
         nx, ny, nz = (int(n) for n in shape)
         pixel = max(needed_x / nx, needed_y / ny)
-        thickness = layout.height / nz
+        thickness = (z_hi - z_lo) / nz
     spacing = (float(pixel), float(pixel), float(thickness))
     # The patient is a little off the scanner's centre, as on a real table.
     origin = (
         -(nx - 1) / 2 * pixel + rng.uniform(-0.03, 0.03) * nx * pixel,
         -(ny - 1) / 2 * pixel + 20 + rng.uniform(-0.02, 0.02) * ny * pixel,
-        0.0,
+        float(z_lo),
     )
     return PatientGrid((nx, ny, nz), spacing, origin)
 
 
-def _sample_layout(rng: np.random.Generator) -> _Layout:
-    a = rng.uniform(135, 170)
+def _sample_layout(
+    rng: np.random.Generator,
+    phase: Phase | str | None = None,
+    scan_range: str | None = "abdomen",
+    slice_thickness_mm: float | None = None,
+) -> _Layout:
+    a = rng.uniform(130, 175)
+    phase = draw_phase(rng) if phase is None else Phase(phase)
+    condition = _draw(rng, LIVER_CONDITIONS)
+    scan_range = _draw(rng, SCAN_RANGES) if scan_range is None else scan_range
+    if scan_range not in SCAN_RANGES:
+        raise ValueError(f"scan range {scan_range!r}: choose one of {sorted(SCAN_RANGES)}")
+    height = rng.uniform(200, 250)
+    hu, densities = _sample_hu(rng, phase, condition)
     return _Layout(
         a=a,
-        b=a * rng.uniform(0.68, 0.8),
-        height=rng.uniform(200, 250),
-        fat=rng.uniform(8, 35),
-        wall=rng.uniform(8, 13),
-        scale=rng.uniform(0.85, 1.12),
-        hu=_sample_hu(rng),
-        noise_sd=rng.uniform(10, 20),
+        b=a * rng.uniform(0.66, 0.82),
+        height=height,
+        fat=rng.uniform(6, 40),
+        wall=rng.uniform(7, 14),
+        scale=rng.uniform(0.82, 1.15),
+        hu=hu,
+        phase=phase,
+        condition=condition,
+        scan_range=scan_range,
+        z_range=_sample_z_range(rng, height, scan_range),
+        acquisition=draw_acquisition(rng, slice_thickness_mm),
+        oral_contrast=bool(rng.random() < 0.25),
+        spleen_scale=float(rng.uniform(1.3, 1.7) if condition == "cirrhosis" else rng.uniform(0.8, 1.2)),
+        spleen_heterogeneity=float(densities["spleen_heterogeneity"]),
     )
 
 
@@ -275,9 +355,9 @@ class _Painter:
             self.tissue[m2] = np.where(self.tissue[m2] == Tissue.AIR, tissue, self.tissue[m2])
 
     def lungs_and_heart(self) -> None:
-        g, lay = self.grid, self.lay
+        g, lay, rng = self.grid, self.lay, self.rng
         H = lay.height
-        box = g.box((-lay.a, -lay.b, 0.55 * H), (lay.a, lay.b, H))
+        box = g.box((-lay.a, -lay.b, 0.55 * H), (lay.a, lay.b, self.z_top))
         if box is None:
             return
         axes = g.axes(box)
@@ -288,8 +368,19 @@ class _Painter:
         diaphragm = cav & (z > dome - 5) & ~lung
         self.paint(box, diaphragm, Tissue.DIAPHRAGM)
         self.paint(box, lung, Tissue.LUNG)
-        heart = ellipsoid_q(axes, (-0.15 * lay.a, 0.3 * lay.b, self.dome_apex_r + 35), (70, 55, 55)) < 1
-        self.paint(box, heart & (z > dome - 5) & cav, Tissue.HEART)
+        # The heart sits on the left dome: myocardium around a left (posterior-left) and right (anterior) cavity.
+        s = rng.uniform(0.85, 1.15)
+        c = np.array(
+            [-0.15 * lay.a + rng.uniform(-15, 15), 0.3 * lay.b, self.dome_apex_r + rng.uniform(25, 45)]
+        )
+        yaw = rng.uniform(-40, -15)
+        above = (z > dome - 5) & cav
+        heart = ellipsoid_q(axes, tuple(c), (70 * s, 55 * s, 55 * s), yaw) < 1
+        self.paint(box, heart & above, Tissue.HEART)
+        left = ellipsoid_q(axes, tuple(c + np.array([-18, -12, 5]) * s), (32 * s, 28 * s, 36 * s), yaw) < 1
+        right = ellipsoid_q(axes, tuple(c + np.array([22, 20, -3]) * s), (30 * s, 20 * s, 32 * s), yaw) < 1
+        self.paint(box, right & above & (z > dome + 3), Tissue.HEART_RIGHT)
+        self.paint(box, left & above & (z > dome + 3), Tissue.HEART_LEFT)
 
     def bowel(self) -> None:
         g, lay, rng = self.grid, self.lay, self.rng
@@ -341,7 +432,10 @@ class _Painter:
             cav = self.cavity(axes)
             self.paint(box, (q < 1) & cav, Tissue.BOWEL_WALL)
             inner = (q < 0.7) & cav
-            self.paint(box, inner, Tissue.BOWEL_CONTENT)
+            content = (
+                Tissue.ORAL_CONTRAST if lay.oral_contrast and rng.random() < 0.6 else Tissue.BOWEL_CONTENT
+            )
+            self.paint(box, inner, content)
             if rng.random() < 0.35:  # gas rises to the anterior side in a supine patient
                 self.paint(box, inner & (axes[1] > c[1] + 0.3 * radii[1]), Tissue.GAS)
 
@@ -358,30 +452,44 @@ class _Painter:
         inner = ellipsoid_q(axes, c, tuple(r - 5 for r in radii), yaw) < 1
         cav = self.cavity(axes) & (axes[2] < self.dome_z(axes[0], axes[1]) - 5)
         self.paint(box, (q < 1) & cav, Tissue.STOMACH_WALL)
-        self.paint(box, inner & cav, Tissue.STOMACH_FLUID)
-        level = c[1] + rng.uniform(0.0, 0.6) * radii[1]
+        fluid = Tissue.ORAL_CONTRAST if lay.oral_contrast and rng.random() < 0.7 else Tissue.STOMACH_FLUID
+        self.paint(box, inner & cav, fluid)
+        level = c[1] + rng.uniform(-0.3, 0.7) * radii[1]
         self.paint(box, inner & cav & (axes[1] > level), Tissue.GAS)
 
     def liver(self) -> dict:
         g, lay, rng = self.grid, self.lay, self.rng
         H, s = lay.height, lay.scale
+        right_s, left_s = s, s
+        if lay.condition == "hepatomegaly":
+            right_s = left_s = s * rng.uniform(1.18, 1.35)
+        elif lay.condition == "cirrhosis":  # shrunken right lobe, enlarged left lateral segments
+            right_s, left_s = s * rng.uniform(0.68, 0.85), s * rng.uniform(1.0, 1.25)
         zc = rng.uniform(0.56, 0.64) * H
-        right_c = (0.4 * lay.a + rng.uniform(-10, 10), -0.05 * lay.b + rng.uniform(-10, 10), zc)
-        right_r = tuple(np.array([0.42 * lay.a, 0.64 * lay.b, 0.3 * H]) * s * rng.uniform(0.9, 1.1, 3))
-        left_c = (-0.04 * lay.a + rng.uniform(-15, 10), 0.36 * lay.b + rng.uniform(-8, 8), zc + 0.08 * H)
-        left_r = tuple(np.array([0.33 * lay.a, 0.26 * lay.b, 0.13 * H]) * s * rng.uniform(0.75, 1.25, 3))
-        lo = np.minimum(np.subtract(right_c, right_r), np.subtract(left_c, left_r)) - 10
-        hi = np.maximum(np.add(right_c, right_r), np.add(left_c, left_r)) + 10
+        right_c = (0.4 * lay.a + rng.uniform(-12, 12), -0.05 * lay.b + rng.uniform(-12, 12), zc)
+        right_r = tuple(
+            np.array([0.42 * lay.a, 0.64 * lay.b, 0.3 * H]) * right_s * rng.uniform(0.88, 1.12, 3)
+        )
+        left_c = (-0.04 * lay.a + rng.uniform(-18, 10), 0.36 * lay.b + rng.uniform(-8, 8), zc + 0.08 * H)
+        left_r = tuple(np.array([0.33 * lay.a, 0.26 * lay.b, 0.13 * H]) * left_s * rng.uniform(0.72, 1.28, 3))
+        lo = np.minimum(np.subtract(right_c, right_r), np.subtract(left_c, left_r)) - 15
+        hi = np.maximum(np.add(right_c, right_r), np.add(left_c, left_r)) + 15
         box = g.box(tuple(lo), tuple(hi))
         if box is None:
             raise ValueError("the liver falls outside the grid; the scan range is too small")
         axes = g.axes(box)
         q = smooth_union(
-            ellipsoid_q(axes, right_c, right_r, rng.uniform(-10, 10)),
-            ellipsoid_q(axes, left_c, left_r, rng.uniform(-20, 5)),
+            ellipsoid_q(axes, right_c, right_r, rng.uniform(-12, 12)),
+            ellipsoid_q(axes, left_c, left_r, rng.uniform(-22, 8)),
         )
         q = q + Wobble(rng, 0.18, (50, 140))(axes)
-        if rng.random() < 0.3:  # a Riedel-like inferior extension of the right lobe
+        # The caudate lobe lies between the IVC and the hilum; cirrhosis enlarges it.
+        caudate_s = rng.uniform(1.4, 1.8) if lay.condition == "cirrhosis" else rng.uniform(0.8, 1.1)
+        caudate_c = (self.ivc_xy[0] - 18, self.ivc_xy[1] + 22, zc + 0.05 * H)
+        q = smooth_union(q, ellipsoid_q(axes, caudate_c, tuple(np.array([16, 14, 28]) * caudate_s)))
+        if lay.condition == "cirrhosis":  # regenerative nodules give a nodular surface
+            q = q + Wobble(rng, rng.uniform(0.06, 0.12), (8, 20), 8)(axes)
+        elif rng.random() < 0.3:  # a Riedel-like inferior extension of the right lobe
             tip_c = (right_c[0] + 0.3 * right_r[0], right_c[1], zc - 0.7 * right_r[2])
             q = smooth_union(
                 q, ellipsoid_q(axes, tip_c, (0.35 * right_r[0], 0.4 * right_r[1], 0.45 * right_r[2]))
@@ -389,38 +497,55 @@ class _Painter:
         liver = (q < 1) & self.cavity(axes) & (axes[2] < self.dome_z(axes[0], axes[1]) - 5)
         self.paint(box, liver, Tissue.LIVER)
         self.liver_box = box
-        # Intrahepatic vessels radiate from the hilum (portal) and converge on the IVC (hepatic veins).
+        # Vessel trees: portal branches from the hilum, hepatic veins converging on the IVC, each with
+        # second-order branches.
         hilum = np.array(
             [right_c[0] - 0.35 * right_r[0], right_c[1] - 0.1 * right_r[1], zc - 0.15 * right_r[2]]
         )
         ivc_top = np.array([self.ivc_xy[0], self.ivc_xy[1], zc + 0.6 * right_r[2]])
-        for root in (hilum, ivc_top):
+        centres = (np.array(right_c), np.array(left_c))
+        extents = (np.array(right_r), np.array(left_r))
+        for root, tissue, r0 in ((hilum, Tissue.LIVER_VESSEL, 5.5), (ivc_top, Tissue.HEPATIC_VEIN, 6.0)):
             for _ in range(int(rng.integers(3, 6))):
-                tip = np.array(right_c) + rng.uniform(-0.7, 0.7, 3) * np.array(right_r)
-                radius = rng.uniform(2.0, 5.0)
-                tube_box = g.box(tuple(np.minimum(root, tip) - radius), tuple(np.maximum(root, tip) + radius))
-                if tube_box is None:
-                    continue
-                d = tube_distance(g.axes(tube_box), root, tip)
-                self.paint(tube_box, d < radius, Tissue.LIVER_VESSEL, only_on=(Tissue.LIVER,))
+                lobe = int(rng.random() < 0.3)
+                tip = centres[lobe] + rng.uniform(-0.75, 0.75, 3) * extents[lobe]
+                radius = rng.uniform(2.5, r0)
+                self._vessel(root, tip, radius, tissue)
+                for _ in range(int(rng.integers(1, 4))):
+                    start = root + rng.uniform(0.3, 0.8) * (tip - root)
+                    end = start + rng.normal(0, 30, 3)
+                    self._vessel(start, end, radius * rng.uniform(0.4, 0.7), tissue)
         return {"liver_center_mm": right_c, "liver_radii_mm": right_r, "hilum": hilum}
+
+    def _vessel(self, start: np.ndarray, end: np.ndarray, radius: float, tissue: Tissue) -> None:
+        g = self.grid
+        box = g.box(tuple(np.minimum(start, end) - radius), tuple(np.maximum(start, end) + radius))
+        if box is None:
+            return
+        d = tube_distance(g.axes(box), start, end)
+        self.paint(box, d < radius, tissue, only_on=LIVER_TISSUES)
 
     def gallbladder(self, liver_info: dict) -> None:
         g, rng = self.grid, self.rng
+        state = rng.choice(["normal", "contracted", "removed"], p=[0.72, 0.18, 0.1])
+        if state == "removed":
+            return
         rc, rr = liver_info["liver_center_mm"], liver_info["liver_radii_mm"]
         c = (rc[0] - 0.3 * rr[0], rc[1] + 0.45 * rr[1], rc[2] - 0.55 * rr[2])
-        radii = (rng.uniform(12, 18), rng.uniform(14, 20), rng.uniform(28, 40))
+        radii = np.array([rng.uniform(12, 18), rng.uniform(14, 20), rng.uniform(28, 40)])
+        if state == "contracted":
+            radii = radii * rng.uniform(0.4, 0.6)
         box = g.box_around(c, tuple(r + 3 for r in radii))
         if box is None:
             return
         axes = g.axes(box)
-        q = ellipsoid_q(axes, c, radii, rng.uniform(-30, 30))
+        q = ellipsoid_q(axes, c, tuple(radii), rng.uniform(-30, 30))
         self.paint(box, (q < 1) & self.cavity(axes), Tissue.GALLBLADDER)
 
     def spleen(self) -> None:
         g, lay, rng = self.grid, self.lay, self.rng
-        s = lay.scale * rng.uniform(0.8, 1.2)
-        c = (-0.55 * lay.a, -0.3 * lay.b, rng.uniform(0.6, 0.68) * lay.height)
+        s = lay.scale * lay.spleen_scale
+        c = (-0.55 * lay.a, -0.3 * lay.b + 10 * (s - 1), rng.uniform(0.6, 0.68) * lay.height)
         radii = (24 * s, 55 * s, 48 * s)
         box = g.box_around(c, (60 * s, 60 * s, 55 * s))
         if box is None:
@@ -431,6 +556,7 @@ class _Painter:
         hollow = ellipsoid_q(axes, (c[0] + 30 * s, c[1] + 10 * s, c[2]), (22 * s, 40 * s, 40 * s), yaw) < 1
         spleen = (q < 1) & ~hollow & self.cavity(axes) & (axes[2] < self.dome_z(axes[0], axes[1]) - 5)
         self.paint(box, spleen, Tissue.SPLEEN)
+        self.spleen_box = box
 
     def pancreas(self) -> None:
         g, lay, rng = self.grid, self.lay, self.rng
@@ -456,6 +582,9 @@ class _Painter:
             axes = g.axes(box)
             q = ellipsoid_q(axes, c, radii, yaw) + Wobble(rng, 0.08)(axes)
             self.paint(box, q < 1, Tissue.KIDNEY)
+            # Medulla: the inner part of the parenchyma, lobulated like the pyramids.
+            medulla = (q < rng.uniform(0.5, 0.65) + Wobble(rng, 0.12, (8, 16), 5)(axes)) & (q < 1)
+            self.paint(box, medulla, Tissue.KIDNEY_MEDULLA)
             sinus_c = (c[0] - side * 10 * s, c[1] + 5, c[2])
             sinus = ellipsoid_q(axes, sinus_c, (11 * s, 9 * s, 28 * s), yaw) < 1
             self.paint(box, sinus & (q < 1), Tissue.RENAL_SINUS)
@@ -464,15 +593,24 @@ class _Painter:
         g, lay = self.grid, self.lay
         box = g.box(
             (-g.shape[0] * g.spacing[0], -g.shape[1] * g.spacing[1], 0),
-            (g.shape[0] * g.spacing[0], g.shape[1] * g.spacing[1], 0.88 * lay.height),
+            (g.shape[0] * g.spacing[0], g.shape[1] * g.spacing[1], self.z_top),
         )
         if box is None:
             return
-        x, y, _ = g.axes(box)
+        x, y, z = g.axes(box)
         vb_y = -0.92 * lay.b + 55
-        aorta = ((x + 14) ** 2 + (y - (vb_y + 32)) ** 2) < 11.5**2
-        ivc = ((x - self.ivc_xy[0]) / 13) ** 2 + ((y - self.ivc_xy[1]) / 9.5) ** 2 < 1
-        self.paint(box, aorta, Tissue.AORTA)
+        aorta_r = 11.5 * self.rng.uniform(0.85, 1.2)
+        aorta = ((x + 14) ** 2 + (y - (vb_y + 32)) ** 2) < aorta_r**2
+        # The IVC runs up behind the liver into the right atrium, just above the right dome.
+        ivc = (((x - self.ivc_xy[0]) / 13) ** 2 + ((y - self.ivc_xy[1]) / 9.5) ** 2 < 1) & (
+            z < self.dome_apex_r + 10
+        )
+        self.paint(
+            box,
+            aorta,
+            Tissue.AORTA,
+            only_on=tuple(t for t in Tissue if t not in (Tissue.HEART_LEFT, Tissue.HEART_RIGHT)),
+        )
         self.paint(box, ivc, Tissue.IVC)
 
     def portal_vein(self, liver_info: dict) -> None:
@@ -518,7 +656,7 @@ class _Painter:
     def ribs(self) -> None:
         g, lay, rng = self.grid, self.lay, self.rng
         H = lay.height
-        box = g.box((-lay.a, -lay.b, 0.3 * H), (lay.a, lay.b, H))
+        box = g.box((-lay.a, -lay.b, 0.3 * H), (lay.a, lay.b, self.z_top))
         if box is None:
             return
         axes = g.axes(box)
@@ -539,8 +677,32 @@ class _Painter:
         self.paint(box, wall & rib_band, Tissue.RIB)
 
     # -- whole case ----------------------------------------------------------------------------------
+    def ascites(self) -> None:
+        """Free fluid (0-20 HU) around the liver and spleen, in the peritoneal fat: most cirrhotic livers."""
+        lay, rng = self.lay, self.rng
+        if not (lay.condition == "cirrhosis" and rng.random() < 0.7) and rng.random() > 0.04:
+            return
+        depth_mm = rng.uniform(4, 20)
+        for box in (self.liver_box, getattr(self, "spleen_box", None)):
+            if box is None:
+                continue
+            organ = np.isin(self.tissue[box], (*LIVER_TISSUES, Tissue.SPLEEN))
+            if not organ.any():
+                continue
+            dist = ndimage.distance_transform_edt(~organ, sampling=self.grid.spacing)
+            self.paint(box, (dist < depth_mm) & (dist > 0), Tissue.ASCITES, only_on=(Tissue.VISCERAL_FAT,))
+
+    def metal(self, center: tuple[float, float, float]) -> None:
+        """A small metal object (screw, clip or port) where the acquisition put its streaks."""
+        radius = self.rng.uniform(2.0, 5.0)
+        box = self.grid.box_around(center, (radius, radius, 3 * radius))
+        if box is not None:
+            q = ellipsoid_q(self.grid.axes(box), center, (radius, radius, 3 * radius))
+            self.paint(box, q < 1, Tissue.METAL)
+
     def run(self) -> dict:
         lay = self.lay
+        self.z_top = self.grid.origin[2] + self.grid.spacing[2] * self.grid.shape[2]
         self.dome_apex_r = self.rng.uniform(0.86, 1.0) * lay.height
         self.ivc_xy = (24.0, -0.92 * lay.b + 55 + 33)
         self.table()
@@ -551,6 +713,7 @@ class _Painter:
         self.stomach()
         self.gallbladder(info)
         self.spleen()
+        self.ascites()
         self.pancreas()
         self.kidneys()
         self.muscles_and_spine()
@@ -563,10 +726,17 @@ class _Painter:
     def textures(self) -> None:
         """Slow density variation inside organs, added where the final tissue map has them."""
         g, lay = self.grid, self.lay
-        lung_box = g.box((-lay.a, -lay.b, 0.55 * lay.height), (lay.a, lay.b, lay.height))
+        lung_box = g.box((-lay.a, -lay.b, 0.55 * lay.height), (lay.a, lay.b, self.z_top))
+        cirrhotic = lay.condition == "cirrhosis"
         for box, tissue, amplitude, wavelengths in (
             (lung_box, Tissue.LUNG, 25.0, (5.0, 15.0)),
-            (self.liver_box, Tissue.LIVER, 3.0, (15.0, 40.0)),
+            (
+                self.liver_box,
+                Tissue.LIVER,
+                10.0 if cirrhotic else 3.0,
+                (5.0, 15.0) if cirrhotic else (15.0, 40.0),
+            ),
+            (getattr(self, "spleen_box", None), Tissue.SPLEEN, lay.spleen_heterogeneity + 2.0, (8.0, 25.0)),
         ):
             if box is None:
                 continue
@@ -575,81 +745,48 @@ class _Painter:
             self.hu_extra[box][mask] += field_[mask]
 
 
-def _plant_tumors(
-    painter: _Painter, hu: np.ndarray, label: np.ndarray, rng: np.random.Generator, count: int
-) -> list[Tumor]:
-    """Plant ``count`` hypodense tumors (5-60 mm) inside the liver; soft edges, labelled where q < 1."""
-    g = painter.grid
-    liver_idx = np.flatnonzero(label == 1)
-    if liver_idx.size == 0 or count == 0:
-        return []
-    min_d = max(5.0, 2.5 * max(g.spacing))
-    tumors: list[Tumor] = []
-    for _ in range(count):
-        for _attempt in range(20):
-            diameter = float(np.exp(rng.uniform(np.log(min_d), np.log(60.0))))
-            center_vox = np.unravel_index(liver_idx[rng.integers(liver_idx.size)], g.shape)
-            center = tuple(float(o + i * s) for o, i, s in zip(g.origin, center_vox, g.spacing))
-            radii = tuple(float(diameter / 2 * f) for f in rng.uniform(0.85, 1.15, 3))
-            if any(
-                np.linalg.norm(np.subtract(center, t.center_mm)) < (max(radii) + max(t.radii_mm))
-                for t in tumors
-            ):
-                continue
-            edge = rng.uniform(1.5, 4.0)
-            box = g.box_around(center, tuple(r + edge + 2 for r in radii))
-            if box is None:
-                continue
-            axes = g.axes(box)
-            q = ellipsoid_q(axes, center, radii, rng.uniform(0, 180))
-            q = q * (1 + Wobble(rng, 0.12, (max(radii), 3 * max(radii) + 1), 4)(axes))
-            inside = q < 1
-            in_liver = label[box] == 1
-            n_inside = int(inside.sum())
-            if n_inside == 0 or (inside & in_liver).sum() < 0.8 * n_inside:
-                continue
-            rho = np.sqrt(np.maximum(q, 0))
-            weight = np.clip(0.5 + (1 - rho) * np.mean(radii) / edge, 0, 1)
-            tumor_hu = float(rng.uniform(10, 40))
-            pattern = str(rng.choice(["homogeneous", "necrotic", "rim"], p=[0.5, 0.25, 0.25]))
-            value = np.full(q.shape, tumor_hu, dtype=np.float32)
-            if pattern == "necrotic":
-                value -= 15 * np.clip(1 - rho / 0.55, 0, 1)
-            elif pattern == "rim":
-                value += 18 * np.exp(-(((rho - 0.85) / 0.12) ** 2))
-            value += Wobble(rng, 4.0, (4, 12), 4)(axes)
-            view = hu[box]
-            view[in_liver] = (view * (1 - weight) + value * weight)[in_liver]
-            labelled = inside & in_liver
-            label[box][labelled] = 2
-            voxels = int(labelled.sum())
-            tumors.append(
-                Tumor(center, radii, tumor_hu, pattern, voxels, voxels * float(np.prod(g.spacing)) / 1000.0)
-            )
-            break
-    return tumors
-
-
 def generate_phantom(
     rng: np.random.Generator,
     shape: tuple[int, int, int] | None = None,
     n_tumors: int | None = None,
+    *,
+    matrix: int = 512,
+    phase: Phase | str | None = None,
+    scan_range: str | None = None,
+    slice_thickness_mm: float | None = None,
 ) -> PhantomCase:
     """Draw one abdominal CT case.
 
     Args:
         rng: the case's random generator (seed it per case for reproducible datasets).
-        shape: (X, Y, Z) voxels; None draws a 512x512 matrix, 0.6-0.9 mm pixels and 1-5 mm slices.
-            A smaller shape keeps the anatomy in mm and coarsens the voxels.
-        n_tumors: number of tumors; None draws 0-6 (about one case in four has none).
+        shape: (X, Y, Z) voxels; None draws a ``matrix`` x ``matrix`` grid with 0.6-0.9 mm pixels (at 512;
+            proportionally larger for a smaller matrix) and a drawn slice thickness (0.625-5 mm).
+            A given shape keeps the anatomy in mm and coarsens the voxels; it scans the whole abdomen
+            unless ``scan_range`` says otherwise.
+        n_tumors: number of lesions; None draws 0-8 (about one case in five has none).
+        matrix: in-plane voxels when ``shape`` is None.
+        phase: contrast phase (``liver3d.phantoms.contrast.Phase`` or its value); None draws one.
+        scan_range: one of ``SCAN_RANGES``; None draws one (with ``shape`` given: "abdomen").
+        slice_thickness_mm: None draws one (with ``shape`` given, the z spacing follows the shape).
 
     Returns:
         A :class:`PhantomCase` on a RAS grid (x right, y anterior, z superior).
     """
-    layout = _sample_layout(rng)
-    grid = _sample_grid(rng, layout, shape)
+    if scan_range is None and shape is not None:
+        scan_range = "abdomen"
+    layout = _sample_layout(rng, phase, scan_range, slice_thickness_mm)
+    grid = _sample_grid(rng, layout, shape, matrix)
+    if shape is not None:  # the slice profile follows the voxels the caller asked for
+        layout.acquisition.slice_thickness_mm = float(grid.spacing[2])
     painter = _Painter(grid, rng, layout)
     painter.run()
+    streaks, metal_at = streak_field(grid, layout.acquisition, rng, (0.0, -0.92 * layout.b + 55))
+    streak_slices = slice(None)
+    if metal_at is not None:
+        painter.metal(metal_at)
+        k = int(round((metal_at[2] - grid.origin[2]) / grid.spacing[2]))
+        reach = int(np.ceil(12.0 / grid.spacing[2]))
+        streak_slices = slice(max(k - reach, 0), max(k + reach + 1, 0))
     tissue = painter.tissue
 
     lut = np.zeros(len(Tissue), dtype=np.float32)
@@ -660,26 +797,34 @@ def generate_phantom(
     label = np.isin(tissue, np.asarray(LIVER_TISSUES, dtype=np.uint8)).astype(np.uint8)
 
     if n_tumors is None:
-        n_tumors = 0 if rng.random() < 0.25 else int(rng.integers(1, 7))
-    tumors = _plant_tumors(painter, hu, label, rng, n_tumors)
+        n_tumors = 0 if rng.random() < 0.2 else int(rng.integers(1, 9))
+    vessels = np.isin(tissue, (Tissue.LIVER_VESSEL, Tissue.HEPATIC_VEIN))
+    densities = {
+        "liver": layout.hu[Tissue.LIVER],
+        "aorta": layout.hu[Tissue.AORTA],
+        "portal_vein": layout.hu[Tissue.PORTAL_VEIN],
+    }
+    lesions, lesion_mask = plant_lesions(grid, hu, label, vessels, densities, layout.phase, rng, n_tumors)
+    tissue[lesion_mask] = Tissue.LESION
 
-    # Partial volume (about 0.5 mm in-plane, a fraction of a slice along z), then CT-like correlated noise.
-    sx, sy, sz = grid.spacing
-    ndimage.gaussian_filter(hu, sigma=(max(0.5 / sx, 0.5), max(0.5 / sy, 0.5), 0.4), output=hu)
-    noise = rng.standard_normal(grid.shape, dtype=np.float32)
-    ndimage.gaussian_filter(noise, sigma=(0.7, 0.7, 0.0), output=noise)
-    noise *= layout.noise_sd / float(noise[::7, ::7, ::3].std() or 1.0)
-    hu += noise
-    del noise
+    body = ~np.isin(tissue, (Tissue.AIR, Tissue.TABLE, Tissue.TABLE_FOAM))
+    apply_acquisition(hu, body, grid, layout.acquisition, rng, streaks, streak_slices)
     image = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
 
     grid_mm = PatientGrid(grid.shape, grid.spacing, grid.origin)
     params = {
+        "phase": layout.phase.value,
+        "liver_condition": layout.condition,
+        "scan_range": layout.scan_range,
+        "oral_contrast": layout.oral_contrast,
         "body_half_width_mm": layout.a,
         "body_half_depth_mm": layout.b,
         "noise_sd_hu": layout.noise_sd,
         "liver_hu": layout.hu[Tissue.LIVER],
         "spleen_hu": layout.hu[Tissue.SPLEEN],
         "kidney_hu": layout.hu[Tissue.KIDNEY],
+        "aorta_hu": layout.hu[Tissue.AORTA],
+        "portal_vein_hu": layout.hu[Tissue.PORTAL_VEIN],
+        "acquisition": layout.acquisition.as_dict(),
     }
-    return PhantomCase(image=image, label=label, grid=grid_mm, tumors=tumors, params=params)
+    return PhantomCase(image=image, label=label, grid=grid_mm, tumors=lesions, params=params, tissue=tissue)

@@ -1,4 +1,8 @@
-"""Write phantom cases as a Decathlon-style dataset: ``imagesTr/``, ``labelsTr/`` and ``dataset.json``."""
+"""Write phantom cases as a Decathlon-style dataset: ``imagesTr/``, ``labelsTr/`` and ``dataset.json``.
+
+With ``tissues=True`` each case also gets ``tissuesTr/<case>.nii.gz``, its uint8 tissue map
+(:class:`liver3d.phantoms.Tissue` values) on the image's grid, for per-tissue intensity augmentation.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from nibabel import orientations
 from liver3d.io.atomic import write_json_atomic
 from liver3d.io.nifti import save_nifti
 from liver3d.labels import load_label_table
-from liver3d.phantoms.anatomy import ORIENTATIONS, PhantomCase, generate_phantom
+from liver3d.phantoms.anatomy import GENERATOR_VERSION, ORIENTATIONS, PhantomCase, generate_phantom
 
 
 def reorient(array: np.ndarray, affine: np.ndarray, axcodes: str) -> tuple[np.ndarray, np.ndarray]:
@@ -40,9 +44,20 @@ def write_case(
     shape: tuple[int, int, int] | None,
     n_tumors: int | None,
     prefix: str,
+    matrix: int = 512,
+    phase: str | None = None,
+    scan_range: str | None = None,
+    tissues: bool = False,
 ) -> dict:
     """Generate case ``index`` of dataset ``seed`` and write its image and label; return its datalist entry."""
-    case: PhantomCase = generate_phantom(np.random.default_rng([seed, index]), shape=shape, n_tumors=n_tumors)
+    case: PhantomCase = generate_phantom(
+        np.random.default_rng([seed, index]),
+        shape=shape,
+        n_tumors=n_tumors,
+        matrix=matrix,
+        phase=phase,
+        scan_range=scan_range,
+    )
     header_rng = np.random.default_rng([seed, index, 1])
     axcodes = ORIENTATIONS[int(header_rng.integers(len(ORIENTATIONS)))]
     # Scanner coordinates: the patient's origin sits somewhere along the table.
@@ -57,9 +72,15 @@ def write_case(
     image_rel, label_rel = f"imagesTr/{case_id}.nii.gz", f"labelsTr/{case_id}.nii.gz"
     save_nifti(image.astype(np.int16), image_affine, out_dir / image_rel)
     save_nifti(label.astype(np.uint8), image_affine, out_dir / label_rel)
+    extra = {}
+    if tissues and case.tissue is not None:
+        tissue, _ = reorient(case.tissue, affine, axcodes)
+        extra["tissue"] = f"tissuesTr/{case_id}.nii.gz"
+        save_nifti(tissue.astype(np.uint8), image_affine, out_dir / extra["tissue"])
     return {
         "image": image_rel,
         "label": label_rel,
+        **extra,
         "case_id": case_id,
         "patient_id": f"P{seed:04d}-{index:04d}",
         "orientation": axcodes,
@@ -78,8 +99,20 @@ def write_case(
             }
             for t in case.tumors
         ],
-        "phantom": {k: round(float(v), 2) for k, v in case.params.items()},
+        "phase": case.params["phase"],
+        "liver_condition": case.params["liver_condition"],
+        "scan_range": case.params["scan_range"],
+        "phantom": _rounded(case.params),
     }
+
+
+def _rounded(value):
+    """Parameters as JSON: floats to 2 decimals, nested dicts kept."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, bool | str) or value is None:
+        return value
+    return round(float(value), 2)
 
 
 def write_phantom_dataset(
@@ -90,6 +123,10 @@ def write_phantom_dataset(
     n_tumors: int | None = None,
     workers: int = 1,
     prefix: str = "liver_phantom",
+    matrix: int = 512,
+    phase: str | None = None,
+    scan_range: str | None = None,
+    tissues: bool = False,
 ) -> Path:
     """Generate ``cases`` phantoms into ``out_dir``; return the path of its ``dataset.json``.
 
@@ -103,7 +140,18 @@ def write_phantom_dataset(
         raise ValueError(f"cases must be >= 1, got {cases}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    job = partial(write_case, out_dir=out_dir, seed=seed, shape=shape, n_tumors=n_tumors, prefix=prefix)
+    job = partial(
+        write_case,
+        out_dir=out_dir,
+        seed=seed,
+        shape=shape,
+        n_tumors=n_tumors,
+        prefix=prefix,
+        matrix=matrix,
+        phase=phase,
+        scan_range=scan_range,
+        tissues=tissues,
+    )
     if workers > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
             entries = pool.map(job, range(cases))
@@ -119,6 +167,7 @@ def write_phantom_dataset(
         "modality": {"0": "CT"},
         "labels": table.as_decathlon(),
         "seed": seed,
+        "generator_version": GENERATOR_VERSION,
         "numTraining": len(entries),
         "numTest": 0,
         "training": entries,

@@ -1,0 +1,35 @@
+"""A montage of phantoms per contrast phase, optionally next to real CTs (``python -m liver3d.phantoms --montage``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from liver3d.io.readers import read_array
+from liver3d.phantoms.anatomy import generate_phantom
+from liver3d.phantoms.contrast import Phase
+from liver3d.viz.phase_montage import save_phase_montage
+
+
+def write_phase_montage(
+    path: str | Path, seed: int = 0, matrix: int = 256, real: Sequence[str | Path] = (), per_phase: int = 2
+) -> Path:
+    """Two phantoms per phase (seed ``seed``, cases ``[seed, 9000 + phase, i]``) and each real CT given."""
+    cases = []
+    for p_index, phase in enumerate(Phase):
+        for i in range(per_phase):
+            case = generate_phantom(
+                np.random.default_rng([seed, 9000 + p_index, i]),
+                matrix=matrix,
+                phase=phase,
+                scan_range="abdomen",
+            )
+            kinds = sorted({t.pattern for t in case.tumors}) or ["no lesion"]
+            title = f"{phase.value}, {case.params['liver_condition']}: {', '.join(kinds)}"
+            cases.append((title, case.image, case.label, case.affine_ras))
+    for source in real:
+        array, affine = read_array(source)
+        cases.append((f"real CT: {Path(source).name}", array, None, affine))
+    return save_phase_montage(cases, path, columns=per_phase)
