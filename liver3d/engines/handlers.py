@@ -133,3 +133,33 @@ class VolumeMetrics:
         write_evaluation(self.scores, self.output_dir, self.seed)
         print(format_table(summarize(self.scores, self.seed)))
         print(f"per-case metrics: {self.output_dir / 'metrics_per_case.csv'}")
+
+
+class WallClockBudget:
+    """Stop training at the end of the first epoch that finishes after ``minutes`` of wall time.
+
+    The check runs at epoch end, before the epoch-level checkpoint handlers attached after it in the same
+    event still save that epoch, so a stopped run resumes from its last epoch (``resume`` in train.json).
+    ``minutes`` <= 0 disables the budget.
+    """
+
+    def __init__(self, minutes: float) -> None:
+        import time
+
+        self.seconds = float(minutes) * 60.0
+        self._clock = time.monotonic
+        self._start: float | None = None
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._started)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self._check)
+
+    def _started(self, engine: Engine) -> None:
+        self._start = self._clock()
+
+    def _check(self, engine: Engine) -> None:
+        if self.seconds > 0 and self._start is not None and self._clock() - self._start >= self.seconds:
+            engine.logger.info(
+                f"wall-clock budget of {self.seconds / 60:.1f} min reached after epoch {engine.state.epoch}"
+            )
+            engine.terminate()

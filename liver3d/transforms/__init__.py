@@ -1,5 +1,6 @@
 """liver3d transforms: array transforms with thin dictionary wrappers, as MONAI's own."""
 
+from liver3d.transforms.augment import RandTissueHUShift, RandTissueHUShiftd, RandWindowHU, RandWindowHUd, tissue_values
 from liver3d.transforms.discrete import ChannelArgmax, ChannelArgmaxd, TumorPresenced
 from liver3d.transforms.intensity import MultiWindowHU, MultiWindowHUd, WindowHU, WindowHUd
 from liver3d.transforms.io import LoadVolumed, ValidateCTd
@@ -18,6 +19,10 @@ __all__ = [
     "LoadVolumed",
     "MultiWindowHU",
     "MultiWindowHUd",
+    "RandTissueHUShift",
+    "RandTissueHUShiftd",
+    "RandWindowHU",
+    "RandWindowHUd",
     "ResampleToInputd",
     "TumorPresenced",
     "ValidateCTd",
@@ -30,4 +35,5 @@ __all__ = [
     "resample_labels_nearest",
     "slice_labels",
     "stack_slices",
+    "tissue_values",
 ]

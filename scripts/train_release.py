@@ -1,0 +1,180 @@
+"""Train the release cascade of ``bundles/liver_tumor_seg`` on phantoms and export its shipped weights.
+
+    python scripts/train_release.py                    # generate phantoms, train stage 1 and 2, export
+    python scripts/train_release.py --resume-unfinished  # continue stages a budget stopped, then export
+
+Steps (each skipped when its output exists, so an interrupted run picks up where it stopped):
+
+1. phantoms v2 with tissue maps: ``--cases`` training cases (seed ``--seed``) and ``--val-cases`` held-out
+   validation cases (seed ``--val-seed``) under ``--work`` (default ``release_data/``, not committed);
+2. stage 1 (liver + tumor on the coarse grid) and stage 2 (liver ROI on the fine grid) with
+   ``train.json`` + ``train_release.json`` (+ ``train_stage2.json`` + ``train_release_stage2.json``), each
+   within ``--budget-min-stage1`` / ``--budget-min-stage2`` minutes of wall time; every epoch is
+   checkpointed, so a run stopped for any reason resumes from its last epoch;
+3. export: the best validation checkpoints, in half precision, to ``bundles/liver_tumor_seg/models/release/``
+   with their SHA-256 in ``manifest.json`` (read by the bundle's checksum check), plus ``training.json``
+   (what was run: seeds, generator version, epochs done, wall time, hardware).
+
+The recipe is sized for 2 CPU cores in about two hours (``--fast`` model: 2.5 mm fine grid, 5 mm coarse
+grid). On a GPU, ``--fine-pixdim 1.5 1.5 2.0 --epochs-stage1 200 --epochs-stage2 300`` trains the finer model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = ROOT / "bundles" / "liver_tumor_seg"
+CONFIGS = BUNDLE / "configs"
+STAGES = {
+    "stage1": ["train.json", "train_release.json"],
+    "stage2": ["train.json", "train_release.json", "train_stage2.json", "train_release_stage2.json"],
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--work", default="release_data", help="phantoms and training runs (not committed)")
+    p.add_argument("--cases", type=int, default=240, help="training phantoms")
+    p.add_argument("--val-cases", type=int, default=24, help="held-out validation phantoms")
+    p.add_argument("--seed", type=int, default=100, help="training phantom seed")
+    p.add_argument("--val-seed", type=int, default=200, help="validation phantom seed")
+    p.add_argument("--matrix", type=int, default=192, help="phantom in-plane matrix (pixels scale with it)")
+    p.add_argument("--workers", type=int, default=2, help="processes for phantom generation")
+    p.add_argument("--fine-pixdim", type=float, nargs=3, default=(2.5, 2.5, 2.5))
+    p.add_argument("--epochs-stage1", type=int, default=26)
+    p.add_argument("--epochs-stage2", type=int, default=44)
+    p.add_argument("--epoch-length", type=int, default=50, help="iterations per epoch")
+    p.add_argument("--budget-min-stage1", type=float, default=35.0)
+    p.add_argument("--budget-min-stage2", type=float, default=60.0)
+    p.add_argument("--resume-unfinished", action="store_true", help="continue stages a budget stopped")
+    p.add_argument("--export-to", default=str(BUNDLE / "models" / "release"))
+    p.add_argument("--skip-export", action="store_true")
+    return p.parse_args(argv)
+
+
+def make_phantoms(folder: Path, cases: int, seed: int, matrix: int, workers: int) -> None:
+    if (folder / "dataset.json").is_file():
+        print(f"phantoms: {folder} exists")
+        return
+    from liver3d.phantoms import write_phantom_dataset
+
+    start = time.perf_counter()
+    write_phantom_dataset(folder, cases, seed=seed, matrix=matrix, workers=workers, tissues=True)
+    print(f"phantoms: {cases} cases (seed {seed}) in {folder}, {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
+    run_root = work / "bundle"
+    marker = run_root / f"{stage}.json"
+    if marker.is_file():
+        record = json.loads(marker.read_text(encoding="utf-8"))
+        if record["epochs_done"] >= record["max_epochs"] or not args.resume_unfinished:
+            print(f"{stage}: done earlier ({record['epochs_done']}/{record['max_epochs']} epochs)")
+            return record
+    epochs = args.epochs_stage1 if stage == "stage1" else args.epochs_stage2
+    budget = args.budget_min_stage1 if stage == "stage1" else args.budget_min_stage2
+    files = "[" + ",".join(f"'{CONFIGS / f}'" for f in STAGES[stage]) + "]"
+    cmd = [
+        sys.executable, "-m", "monai.bundle", "run",
+        "--config_file", files,
+        "--meta_file", str(CONFIGS / "metadata.json"),
+        "--logging_file", str(CONFIGS / "logging.conf"),
+        "--bundle_root", str(run_root),
+        "--dataset_dir", str(work / "phantoms_train"),
+        "--val_dataset_dir", str(work / "phantoms_val"),
+        "--fine_pixdim", json.dumps(list(args.fine_pixdim)),
+        "--max_epochs", str(epochs),
+        "--epoch_length", str(args.epoch_length),
+        "--budget_min", str(budget),
+        "--progress_bar", "false",
+    ]  # fmt: skip
+    log = run_root / f"{stage}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"{stage}: training ({epochs} epochs x {args.epoch_length} iterations, budget {budget:g} min); log {log}")
+    start = time.perf_counter()
+    with open(log, "a", encoding="utf-8") as out:
+        code = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    if code != 0:
+        raise SystemExit(f"{stage}: training failed (exit {code}); see {log}")
+    from liver3d.engines import latest_checkpoint
+
+    last = latest_checkpoint(run_root / "models" / stage)
+    done = int(last.rsplit("=", 1)[1].split(".")[0]) if last else 0
+    previous = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else {"wall_min": 0.0}
+    record = {
+        "stage": stage,
+        "max_epochs": epochs,
+        "epochs_done": done,
+        "iterations_done": done * args.epoch_length,
+        "wall_min": round(previous["wall_min"] + (time.perf_counter() - start) / 60, 1),
+        "best_metric": best_metric(log),
+        "config_files": STAGES[stage],
+    }
+    marker.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    print(f"{stage}: {done}/{epochs} epochs, {record['wall_min']} min, best val mean Dice {record['best_metric']}")
+    return record
+
+
+def best_metric(log: Path) -> float | None:
+    best = None
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if "best value:" in line:
+            try:
+                best = float(line.split("best value:")[1].split()[0])
+            except (IndexError, ValueError):
+                pass
+    return best
+
+
+def export(args: argparse.Namespace, work: Path, records: dict) -> None:
+    from liver3d.networks.release import export_release_weights
+
+    sources = {stage: work / "bundle" / "models" / stage / "model.pt" for stage in STAGES}
+    training = {
+        "recipe": "scripts/train_release.py " + " ".join(sys.argv[1:]),
+        "phantom_generator_version": generator_version(work / "phantoms_train"),
+        "training_phantoms": {"cases": args.cases, "seed": args.seed, "matrix": args.matrix},
+        "validation_phantoms": {"cases": args.val_cases, "seed": args.val_seed, "matrix": args.matrix},
+        "fine_pixdim": list(args.fine_pixdim),
+        "stages": records,
+        "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores",
+        "torch_threads": _torch_threads(),
+        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    out = export_release_weights(sources, Path(args.export_to), training)
+    print(f"exported release weights to {out}")
+
+
+def generator_version(folder: Path) -> str:
+    return json.loads((folder / "dataset.json").read_text(encoding="utf-8")).get("generator_version", "?")
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = Path(args.work)
+    if not work.is_absolute():
+        work = ROOT / work
+    make_phantoms(work / "phantoms_train", args.cases, args.seed, args.matrix, args.workers)
+    make_phantoms(work / "phantoms_val", args.val_cases, args.val_seed, args.matrix, args.workers)
+    records = {stage: train_stage(stage, args, work) for stage in STAGES}
+    if not args.skip_export:
+        export(args, work, records)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
