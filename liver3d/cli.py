@@ -10,6 +10,7 @@ import importlib
 import sys
 
 COMMANDS = {
+    "segment": ("liver3d.segment", "liver and tumor segmentation of one CT with the shipped model"),
     "serve": ("liver3d.app.__main__", "the viewer: upload a CT or 2D image, run a bundle, view, download"),
     "demo": ("liver3d.demo", "phantoms -> check -> train -> evaluate -> CAM -> report -> 2D studies"),
     "check": ("liver3d.check", "integrity check of a datalist (images, labels, geometry)"),

@@ -68,7 +68,9 @@ def make_phantoms(folder: Path, cases: int, seed: int, matrix: int, workers: int
 
     start = time.perf_counter()
     write_phantom_dataset(folder, cases, seed=seed, matrix=matrix, workers=workers, tissues=True)
-    print(f"phantoms: {cases} cases (seed {seed}) in {folder}, {time.perf_counter() - start:.0f} s", flush=True)
+    print(
+        f"phantoms: {cases} cases (seed {seed}) in {folder}, {time.perf_counter() - start:.0f} s", flush=True
+    )
 
 
 def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
@@ -98,7 +100,9 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
     ]  # fmt: skip
     log = run_root / f"{stage}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    print(f"{stage}: training ({epochs} epochs x {args.epoch_length} iterations, budget {budget:g} min); log {log}")
+    print(
+        f"{stage}: training ({epochs} epochs x {args.epoch_length} iterations, budget {budget:g} min); log {log}"
+    )
     start = time.perf_counter()
     with open(log, "a", encoding="utf-8") as out:
         code = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -119,7 +123,9 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         "config_files": STAGES[stage],
     }
     marker.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    print(f"{stage}: {done}/{epochs} epochs, {record['wall_min']} min, best val mean Dice {record['best_metric']}")
+    print(
+        f"{stage}: {done}/{epochs} epochs, {record['wall_min']} min, best val mean Dice {record['best_metric']}"
+    )
     return record
 
 
@@ -135,7 +141,7 @@ def best_metric(log: Path) -> float | None:
 
 
 def export(args: argparse.Namespace, work: Path, records: dict) -> None:
-    from liver3d.networks.release import export_release_weights
+    from liver3d.networks.weights import export_release_weights
 
     sources = {stage: work / "bundle" / "models" / stage / "model.pt" for stage in STAGES}
     training = {

@@ -1,9 +1,8 @@
 """Turning an uploaded file into a checked input on disk, under a name the server chooses.
 
 The client's file name is used only for its suffix (what kind of file it is) and, shortened, in messages
-and download names; it never becomes a path. A zipped DICOM series is unpacked member by member into
-numbered files (no member path is used, so ``../`` or absolute names cannot escape), with limits on the
-member count and the unpacked size. Every volume then goes through the foundation's checker
+and download names; it never becomes a path. A zipped DICOM series (or one zipped NIfTI) is unpacked by
+:func:`liver3d.io.archive.unpack_ct_zip` (numbered files, no member path used, count and size limits). Every volume then goes through the foundation's checker
 (:func:`liver3d.data.checks.check_pair`) and every 2D image through :func:`liver3d.io.read_image_2d`
 before any model sees it.
 """
@@ -12,11 +11,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from liver3d.data.checks import check_pair
+from liver3d.io.archive import MAX_UNPACK_RATIO, ArchiveError, unpack_ct_zip
 from liver3d.io.images2d import RASTER_SUFFIXES, read_image_2d
 from liver3d.io.readers import VolumeError, read_header
 from liver3d.labels import load_label_table
@@ -25,9 +24,6 @@ VOLUME_SUFFIXES = (".nii.gz", ".nii")
 ZIP_SUFFIXES = (".zip",)
 IMAGE_SUFFIXES = (*RASTER_SUFFIXES, ".dcm")
 ACCEPTED_SUFFIXES = (*VOLUME_SUFFIXES, *ZIP_SUFFIXES, *IMAGE_SUFFIXES)
-# A zip may unpack to at most this many times its own size and this many members (zip-bomb guard).
-MAX_UNPACK_RATIO = 20
-MAX_ZIP_MEMBERS = 5000
 
 
 class UploadError(ValueError):
@@ -92,7 +88,10 @@ def stage_upload(client_name: str, data: bytes, workdir: str | Path, max_bytes: 
     workdir.mkdir(parents=True)
     try:
         if suffix in ZIP_SUFFIXES:
-            path = _unpack_dicom_zip(data, workdir / "dicom", name, max_bytes * MAX_UNPACK_RATIO)
+            try:
+                path = unpack_ct_zip(data, workdir, name, max_bytes * MAX_UNPACK_RATIO)
+            except ArchiveError as err:
+                raise UploadError(str(err)) from err
         else:
             path = workdir / f"input{suffix}"
             path.write_bytes(data)
@@ -103,38 +102,6 @@ def stage_upload(client_name: str, data: bytes, workdir: str | Path, max_bytes: 
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True, exist_ok=True)
         raise
-
-
-def _unpack_dicom_zip(data: bytes, folder: Path, name: str, max_unpacked: int) -> Path:
-    import io
-
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as err:
-        raise UploadError(f"{name}: not a readable zip archive ({err})") from err
-    members = [m for m in archive.infolist() if not m.is_dir() and not _is_hidden(m.filename)]
-    if not members:
-        raise UploadError(f"{name}: the zip archive holds no files")
-    if len(members) > MAX_ZIP_MEMBERS:
-        raise UploadError(f"{name}: {len(members)} files in the archive, more than {MAX_ZIP_MEMBERS}")
-    if sum(m.file_size for m in members) > max_unpacked:
-        raise UploadError(f"{name}: the archive unpacks to more than {max_unpacked / 2**20:.0f} MB")
-    folder.mkdir(parents=True)
-    for index, member in enumerate(members):
-        target = folder / f"{index:05d}.dcm"  # the member's own name is never used as a path
-        try:
-            with archive.open(member) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
-            raise UploadError(
-                f"{name}: member {display_name(member.filename)} cannot be unpacked ({err})"
-            ) from err
-    return folder
-
-
-def _is_hidden(member: str) -> bool:
-    parts = re.split(r"[\\/]", member)
-    return any(p.startswith(".") or p == "__MACOSX" for p in parts if p)
 
 
 def _checked_volume(path: Path, name: str) -> StagedInput:

@@ -18,10 +18,11 @@ def latest_checkpoint(ckpt_dir: str | Path, prefix: str = "checkpoint") -> str |
 
 def load_model_weights(path: str | Path, device: str | object = "cpu") -> dict:
     """The network state dict in ``path``: a ``model.pt`` from ``CheckpointSaver`` (the bare state dict) or a
-    full training checkpoint (``{"model": ..., "optimizer": ...}``)."""
-    import torch
+    full training checkpoint (``{"model": ..., "optimizer": ...}``).
 
-    state = torch.load(str(path), map_location=device, weights_only=True)
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    return state
+    Read with :func:`liver3d.networks.weights.read_weights` (weights-only: a file holding code is refused
+    with a one-line :class:`~liver3d.networks.weights.WeightsError`); tensors are moved to ``device``.
+    """
+    from liver3d.networks.weights import read_weights
+
+    return {k: v.to(device) for k, v in read_weights(path).items()}

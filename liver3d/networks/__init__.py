@@ -6,6 +6,15 @@ from liver3d.networks.heads import mlp_head
 from liver3d.networks.pretrained import LoadReport, load_pretrained, read_state_dict
 from liver3d.networks.resnet import resnet
 from liver3d.networks.small_cnn import SmallCNN
+from liver3d.networks.weights import (
+    WeightsError,
+    export_release_weights,
+    load_weights,
+    read_weights,
+    require_weights,
+    stage_checkpoint,
+    verify_checksum,
+)
 
 __all__ = [
     "PRESETS",
@@ -17,4 +26,11 @@ __all__ = [
     "mlp_head",
     "read_state_dict",
     "resnet",
+    "WeightsError",
+    "export_release_weights",
+    "load_weights",
+    "read_weights",
+    "require_weights",
+    "stage_checkpoint",
+    "verify_checksum",
 ]

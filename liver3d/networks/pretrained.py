@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from liver3d.networks.weights import read_weights
+
 # timm ConvNeXt -> torchvision/liver3d names.
 TIMM_CONVNEXT = [
     (r"^stem\.0\.", "features.0.0."),
@@ -69,20 +71,12 @@ class LoadReport:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of a checkpoint file, unwrapped from the usual containers and prefixes."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: pretrained weights not found (give a local file; nothing is downloaded)"
-        )
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    while isinstance(state, dict) and not any(isinstance(v, torch.Tensor) for v in state.values()):
-        inner = next((state[k] for k in WRAPPERS if k in state and isinstance(state[k], dict)), None)
-        if inner is None:
-            break
-        state = inner
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a state dict (got {type(state).__name__})")
+    """Tensors of a checkpoint file, unwrapped from the usual containers and prefixes.
+
+    Reads through :func:`liver3d.networks.weights.read_weights` (weights-only unpickling: a file that holds
+    code is refused with a :class:`~liver3d.networks.weights.WeightsError`, nothing runs).
+    """
+    state = read_weights(path)
     cleaned = {}
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):

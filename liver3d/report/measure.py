@@ -53,6 +53,7 @@ class LiverReport:
     liver_mean_hu: float | None = None
     liver_std_hu: float | None = None
     image: str | None = None
+    warnings: list[dict] = field(default_factory=list)  # {"code", "message"}: reasons to doubt the result
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -115,10 +116,14 @@ def measure(
     sizes = np.bincount(components.ravel(), minlength=count + 1)[1:]
     order = np.argsort(-sizes, kind="stable")
     extent = _extent(liver)
+    boxes = ndimage.find_objects(components)
     lesions = []
     for rank, comp in enumerate(order, start=1):
-        mask = components == comp + 1
-        lesions.append(_lesion(rank, mask, spacing, affine_ras, extent, hu, voxel_ml))
+        box = boxes[comp]  # each lesion is measured in its own bounding box: cost grows with its size only
+        mask = components[box] == comp + 1
+        offset = np.array([sl.start for sl in box])
+        local_hu = hu[box] if hu is not None else None
+        lesions.append(_lesion(rank, mask, offset, spacing, affine_ras, extent, local_hu, voxel_ml))
     liver_ml = float(liver.sum()) * voxel_ml
     tumor_ml = float(tumor.sum()) * voxel_ml
     report = LiverReport(
@@ -150,11 +155,13 @@ def _extent(mask: np.ndarray) -> list[tuple[int, int]]:
     return extent
 
 
-def _lesion(rank, mask, spacing, affine_ras, liver_extent, hu, voxel_ml) -> Lesion:
-    zs = np.flatnonzero(mask.any(axis=(0, 1)))
-    diameters = [longest_axial_diameter(mask[:, :, z], (spacing[0], spacing[1])) for z in zs]
+def _lesion(rank, mask, offset, spacing, affine_ras, liver_extent, hu, voxel_ml) -> Lesion:
+    """One lesion from its mask in a bounding box whose first voxel is ``offset`` (RAS indices)."""
+    local_zs = np.flatnonzero(mask.any(axis=(0, 1)))
+    diameters = [longest_axial_diameter(mask[:, :, z], (spacing[0], spacing[1])) for z in local_zs]
     best = int(np.argmax(diameters))
-    centroid = np.array(ndimage.center_of_mass(mask))
+    zs = local_zs + int(offset[2])
+    centroid = np.array(ndimage.center_of_mass(mask)) + offset
     world = affine_ras @ np.append(centroid, 1.0)
     s_coords = [float((affine_ras @ np.array([0, 0, z, 1.0]))[2]) for z in (zs[0], zs[-1])]
     position = {}

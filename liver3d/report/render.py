@@ -29,6 +29,8 @@ def to_markdown(report: LiverReport, images: Sequence[str] = ()) -> str:
         f"total {report.tumor_volume_ml:.2f} mL; tumor burden **{report.tumor_burden_percent:.2f}%** of the liver",
         "",
     ]
+    if report.warnings:
+        lines += ["## Warnings", ""] + [f"- **{w['code']}**: {w['message']}" for w in report.warnings] + [""]
     if report.lesions:
         lines += [
             "| # | volume mL | voxels | longest axial diameter mm (slice) | centroid RAS mm | axial slices (S mm) "

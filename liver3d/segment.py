@@ -1,0 +1,350 @@
+"""``liver3d segment INPUT -o OUTDIR``: liver and tumor segmentation of one CT with the shipped model.
+
+INPUT is a NIfTI file, a DICOM series folder or a zip holding either. The command runs the
+``liver_tumor_seg`` bundle's ``inference.json`` (the same result as ``python -m monai.bundle run --config_file
+bundles/liver_tumor_seg/configs/inference.json --input INPUT``) with the release weights shipped in
+``bundles/liver_tumor_seg/models/release/`` (``--bundle-root`` for a bundle you trained), then writes into
+OUTDIR:
+
+- ``<case>_seg.nii.gz``: the label map (0 background, 1 liver, 2 tumor) on the input's own grid;
+- ``<case>.seg.nrrd``: the same as a 3D Slicer segmentation (named, coloured segments);
+- ``<case>_report/``: the structured report (``report.json``, ``report.md``, ``report.html``) and its
+  three-plane figure ``<case>_planes.png``, with a "Warnings" section when something is doubtful;
+- ``<case>_result.json``: what was run (input, weights and their SHA-256, settings), every output with its
+  meaning, the warnings and the time each step took.
+
+It warns, in its output and in the report, when the input does not look like a CT in HU, when the field of
+view holds no liver and when a liver or lesion found is implausible (:mod:`liver3d.inference.sanity`). Bad input
+(missing, corrupt or truncated file, NaN, 4D, a zip that is not a CT) gives one ``ERROR <file>: <problem>``
+line and exit code 1, and nothing is written to OUTDIR: every file is made in a private folder first and
+moved into OUTDIR only when all of them exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from liver3d.data.checks import check_image_data, check_volume_header
+from liver3d.data.datalist import case_name
+from liver3d.inference.sanity import Caution, check_ct_intensities, check_segmentation
+from liver3d.io.archive import ArchiveError, unpack_ct_zip
+from liver3d.io.atomic import write_json_atomic
+from liver3d.io.readers import VolumeError, is_dicom_series, is_nifti, read_array
+from liver3d.networks.weights import WeightsError, read_weights, sha256_of, stage_checkpoint
+from liver3d.paths import REPO_ROOT
+
+BUNDLE_ROOT = REPO_ROOT / "bundles" / "liver_tumor_seg"
+STEPS = ("read and check", "segment (stage 1 + 2)", "report", "write")
+QUIET_LOGGING = """[loggers]
+keys=root
+[handlers]
+keys=console
+[formatters]
+keys=plain
+[logger_root]
+level=WARNING
+handlers=console
+[handler_console]
+class=StreamHandler
+level=WARNING
+formatter=plain
+args=(sys.stderr,)
+[formatter_plain]
+format=%(levelname)s %(name)s: %(message)s
+"""
+
+
+class SegmentInputError(ValueError):
+    """An input ``liver3d segment`` cannot use: ``"<file>: <problem>"``."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass
+class SegmentResult:
+    """What one run produced: output files by role, cautions, volumes and step timings (s)."""
+
+    case: str
+    outputs: dict[str, Path]
+    cautions: list[Caution] = field(default_factory=list)
+    liver_ml: float = 0.0
+    tumor_ml: float = 0.0
+    lesions: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_input(source: str | Path, staging: Path) -> Path:
+    """The NIfTI file or DICOM series folder to segment; a zip is unpacked under ``staging``."""
+    path = Path(source)
+    if not path.exists():
+        raise SegmentInputError(path, "file not found")
+    if path.is_file() and path.name.lower().endswith(".zip"):
+        try:
+            return unpack_ct_zip(path.read_bytes(), staging / "input", path.name)
+        except ArchiveError as err:
+            raise SegmentInputError(path, err.problem) from err
+    if path.is_file() and is_nifti(path):
+        return path
+    if path.is_dir() and is_dicom_series(path):
+        return path
+    raise SegmentInputError(
+        path, "not a NIfTI file (.nii, .nii.gz), a DICOM series folder or a zip of either"
+    )
+
+
+def read_checked_ct(path: Path, shown: str | Path) -> tuple[np.ndarray, np.ndarray, list[Caution]]:
+    """Voxels (HU) and affine of a 3D CT, with cautions about its intensities; errors name ``shown``."""
+    findings, _ = check_volume_header(str(path), "image")
+    errors = [f for f in findings if f.severity == "ERROR"]
+    if errors:
+        raise SegmentInputError(shown, errors[0].problem)
+    try:
+        array, affine = read_array(path)
+    except VolumeError as err:
+        raise SegmentInputError(shown, err.problem) from err
+    array = np.asarray(array)
+    errors = [f for f in check_image_data(str(path), array) if f.severity == "ERROR"]
+    if errors:
+        raise SegmentInputError(shown, errors[0].problem)
+    return array, affine, check_ct_intensities(array)
+
+
+def _weights(bundle_root: Path) -> dict[str, dict]:
+    files = {}
+    for stage in ("stage1", "stage2"):
+        path = Path(stage_checkpoint(bundle_root / "models", stage))
+        read_weights(path)  # checks the file (and its recorded SHA-256) before any work
+        files[stage] = {"path": str(path), "sha256": sha256_of(path)}
+    return files
+
+
+def _run_bundle(
+    bundle_root: Path, image: Path, out: Path, fast: bool, device: str | None, slicer: bool
+) -> None:
+    from monai.bundle import ConfigWorkflow
+
+    overrides = {
+        "bundle_root": str(bundle_root),
+        "input": str(image),
+        "output_dir": str(out),
+        "save_slicer": slicer,
+    }
+    if fast:
+        overrides["overlap"] = 0.0
+    if device:
+        overrides["device"] = f"$torch.device('{device}')"
+        overrides["amp"] = device.startswith("cuda")
+    configs = BUNDLE_ROOT / "configs"
+    quiet = out.parent / "logging.conf"  # warnings and errors only: the command prints its own summary
+    quiet.write_text(QUIET_LOGGING, encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        workflow = ConfigWorkflow(
+            config_file=str(configs / "inference.json"),
+            meta_file=str(configs / "metadata.json"),
+            logging_file=str(quiet),
+            workflow_type="infer",
+            **overrides,
+        )
+        workflow.initialize()
+        workflow.run()
+        workflow.finalize()
+
+
+def segment(
+    source: str | Path,
+    out_dir: str | Path,
+    *,
+    bundle_root: str | Path | None = None,
+    fast: bool = False,
+    device: str | None = None,
+    slicer: bool = True,
+    progress: bool = True,
+) -> SegmentResult:
+    """Segment one CT into ``out_dir`` (see the module docstring for what is written).
+
+    Raises :class:`SegmentInputError` (bad input) or :class:`~liver3d.networks.weights.WeightsError`
+    (missing or damaged weights); ``out_dir`` is then left as it was.
+    """
+    from tqdm import tqdm
+
+    from liver3d.report.build import build_report
+
+    source = Path(source)
+    out_dir = Path(out_dir)
+    bundle_root = Path(bundle_root).resolve() if bundle_root else BUNDLE_ROOT
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".liver3d-partial-", dir=out_dir))
+    bar = tqdm(total=len(STEPS), disable=None if progress else True, file=sys.stderr, bar_format="{desc} {bar} {n}/{total}")
+    seconds: dict[str, float] = {}
+    try:
+        clock = time.perf_counter()
+        bar.set_description(STEPS[0])
+        image = resolve_input(source, staging)
+        case = case_name(str(source)) if not source.name.lower().endswith(".zip") else source.name[:-4]
+        ct, ct_affine, cautions = read_checked_ct(image, source)
+        weights = _weights(bundle_root)
+        seconds["read_and_check"] = time.perf_counter() - clock
+        bar.update()
+
+        clock = time.perf_counter()
+        bar.set_description(STEPS[1])
+        raw = staging / "bundle"
+        _run_bundle(bundle_root, image, raw, fast, device, slicer)
+        produced = case_name(str(image))
+        label_path = raw / f"{produced}_seg.nii.gz"
+        if not label_path.is_file():
+            raise SegmentInputError(source, "the bundle wrote no segmentation (see the messages above)")
+        seconds["segment"] = time.perf_counter() - clock
+        bar.update()
+
+        clock = time.perf_counter()
+        bar.set_description(STEPS[2])
+        final = staging / "final"
+        final.mkdir()
+        label_final = final / f"{case}_seg.nii.gz"
+        shutil.move(label_path, label_final)
+        outputs = {"label_map": label_final}
+        if slicer and (raw / f"{produced}.seg.nrrd").is_file():
+            outputs["slicer_segmentation"] = final / f"{case}.seg.nrrd"
+            shutil.move(raw / f"{produced}.seg.nrrd", outputs["slicer_segmentation"])
+        label, label_affine = read_array(label_final)
+        cautions = cautions + check_segmentation(np.asarray(label), label_affine)
+        report, paths = build_report(
+            label_final, final / f"{case}_report", image, warnings=[c.as_dict() for c in cautions]
+        )
+        outputs.update({f"report_{k}": v for k, v in paths.items()})
+        seconds["report"] = time.perf_counter() - clock
+        bar.update()
+
+        clock = time.perf_counter()
+        bar.set_description(STEPS[3])
+        result_path = final / f"{case}_result.json"
+        outputs["result"] = result_path
+        seconds["write"] = time.perf_counter() - clock
+        published = {role: out_dir / path.relative_to(final) for role, path in outputs.items()}
+        record = _result_record(
+            source, bundle_root, weights, fast, device, published, cautions, report, seconds
+        )
+        write_json_atomic(result_path, record)
+        moved = {role: _publish(path, final, out_dir) for role, path in outputs.items()}
+        bar.update()
+        return SegmentResult(
+            case,
+            moved,
+            cautions,
+            report.liver_volume_ml,
+            report.tumor_volume_ml,
+            report.lesion_count,
+            seconds,
+        )
+    finally:
+        bar.close()
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+
+
+def _publish(path: Path, final: Path, out_dir: Path) -> Path:
+    """Move ``path`` (under ``final``) to the same place under ``out_dir``; folders replace folders."""
+    relative = path.relative_to(final)
+    top = final / relative.parts[0]
+    target_top = out_dir / relative.parts[0]
+    if top.exists():  # the first file of a folder moves the whole folder
+        if target_top.is_dir():
+            shutil.rmtree(target_top)
+        os.replace(top, target_top)
+    return out_dir / relative
+
+
+def _result_record(source, bundle_root, weights, fast, device, outputs, cautions, report, seconds) -> dict:
+    meaning = {
+        "label_map": "label map on the input's grid: 0 background, 1 liver, 2 tumor (uint8 NIfTI)",
+        "slicer_segmentation": "3D Slicer segmentation (.seg.nrrd) with liver and tumor segments",
+        "report_json": "structured report: liver volume, lesions (volume, longest axial diameter, position), "
+        "tumor burden, warnings",
+        "report_markdown": "the structured report as Markdown",
+        "report_html": "the structured report as HTML",
+        "result": "this file",
+    }
+    return {
+        "command": "liver3d segment",
+        "input": str(source),
+        "bundle_root": str(bundle_root),
+        "weights": weights,
+        "settings": {"fast": fast, "device": device or "auto"},
+        "outputs": {
+            role: {
+                "path": str(path),
+                "meaning": meaning.get(role, "figure" if path.suffix == ".png" else role),
+            }
+            for role, path in outputs.items()
+        },
+        "liver_volume_ml": round(report.liver_volume_ml, 2),
+        "tumor_volume_ml": round(report.tumor_volume_ml, 3),
+        "lesion_count": report.lesion_count,
+        "warnings": [c.as_dict() for c in cautions],
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="liver3d segment", description=__doc__.splitlines()[0])
+    parser.add_argument("input", help="a NIfTI file, a DICOM series folder or a zip of either")
+    parser.add_argument("-o", "--out", required=True, help="output folder (created when missing)")
+    parser.add_argument(
+        "--bundle-root", help="a liver_tumor_seg bundle root with trained models/ (default: shipped)"
+    )
+    parser.add_argument(
+        "--fast", action="store_true", help="sliding windows without overlap (about 2x faster)"
+    )
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: a GPU when there is one)")
+    parser.add_argument("--no-slicer", action="store_true", help="skip the .seg.nrrd file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    # A stopped run (Ctrl-C, kill) still removes its private folder: nothing half-written stays behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        result = segment(
+            args.input,
+            args.out,
+            bundle_root=args.bundle_root,
+            fast=args.fast,
+            device=args.device,
+            slicer=not args.no_slicer,
+            progress=not args.quiet,
+        )
+    except (SegmentInputError, WeightsError) as err:
+        print(f"ERROR {err.path}: {err.problem}", file=sys.stderr)
+        return 1
+    except SystemExit as stop:  # a bundle check already printed its ERROR lines
+        return int(stop.code or 1) if isinstance(stop.code, int) else 1
+    for caution in result.cautions:
+        print(f"WARNING {args.input}: {caution.message}")
+    total = sum(result.seconds.values())
+    print(
+        f"{result.case}: liver {result.liver_ml:.0f} mL, {result.lesions} lesion(s), tumor {result.tumor_ml:.1f} mL"
+        f" ({total:.1f} s)"
+    )
+    for role, path in result.outputs.items():
+        print(f"  {role}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
