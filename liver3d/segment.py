@@ -190,7 +190,12 @@ def segment(
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".liver3d-partial-", dir=out_dir))
-    bar = tqdm(total=len(STEPS), disable=None if progress else True, file=sys.stderr, bar_format="{desc} {bar} {n}/{total}")
+    bar = tqdm(
+        total=len(STEPS),
+        disable=None if progress else True,
+        file=sys.stderr,
+        bar_format="{desc} {bar} {n}/{total}",
+    )
     seconds: dict[str, float] = {}
     try:
         clock = time.perf_counter()

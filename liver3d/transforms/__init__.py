@@ -1,6 +1,12 @@
 """liver3d transforms: array transforms with thin dictionary wrappers, as MONAI's own."""
 
-from liver3d.transforms.augment import RandTissueHUShift, RandTissueHUShiftd, RandWindowHU, RandWindowHUd, tissue_values
+from liver3d.transforms.augment import (
+    RandTissueHUShift,
+    RandTissueHUShiftd,
+    RandWindowHU,
+    RandWindowHUd,
+    tissue_values,
+)
 from liver3d.transforms.discrete import ChannelArgmax, ChannelArgmaxd, TumorPresenced
 from liver3d.transforms.intensity import MultiWindowHU, MultiWindowHUd, WindowHU, WindowHUd
 from liver3d.transforms.io import LoadVolumed, ValidateCTd
