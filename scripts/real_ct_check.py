@@ -6,6 +6,7 @@ there), on the reference's grid:
 - with ``--slice-cls-root``, the slice classifier: per-slice report (no slice has a tumor, so every "tumor"
   prediction is a false alarm) and the Grad-CAM evaluator's liver pseudo-mask IoU/Dice.
 
+    python scripts/real_ct_check.py                       # the shipped release model
     python scripts/real_ct_check.py --bundle-root demo_out/liver_tumor_seg --fine-pixdim 2.5 2.5 4 --roi-size 64 64 32 \
         --slice-cls-root demo_out/liver_slice_cls --image-size 128
 """
@@ -38,10 +39,12 @@ TOTALSEG_LIVER = 5
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--bundle-root", default="demo_out/liver_tumor_seg", help="holds models/stage{1,2}/model.pt"
+        "--bundle-root",
+        default=str(ROOT / "bundles" / "liver_tumor_seg"),
+        help="holds models/stage{1,2}/model.pt (default: the repository's bundle with its release weights)",
     )
-    parser.add_argument("--fine-pixdim", type=float, nargs=3, default=(2.5, 2.5, 4.0))
-    parser.add_argument("--roi-size", type=int, nargs=3, default=(64, 64, 32))
+    parser.add_argument("--fine-pixdim", type=float, nargs=3, help="default: the bundle's inference.json")
+    parser.add_argument("--roi-size", type=int, nargs=3, help="default: the bundle's inference.json")
     parser.add_argument("--real-dir", default=str(REAL))
     parser.add_argument(
         "--slice-cls-root", help="a liver_slice_cls bundle_root (models/model.pt) to check too"
@@ -112,8 +115,19 @@ def in_image_order(reference: Path, header) -> tuple[np.ndarray, np.ndarray]:
     return array, header.affine
 
 
-def segmentation_check(real: Path, args: argparse.Namespace) -> None:
+def segmentation_check(real: Path, args: argparse.Namespace) -> list[dict]:
+    """Run the cascade on each real CT; print and return one row per case."""
+    overrides = {}
+    if args.fine_pixdim:
+        overrides["fine_pixdim"] = list(args.fine_pixdim)
+    if args.roi_size:
+        overrides["roi_size"] = list(args.roi_size)
+    return segmentation_rows(real, args.bundle_root, overrides)
+
+
+def segmentation_rows(real: Path, bundle_root: str | Path, overrides: dict | None = None) -> list[dict]:
     table = load_label_table()
+    rows = []
     print("| case | grid | liver Dice | IoU | HD95 mm | reference mL | predicted mL | false tumor mL |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as out:
@@ -122,11 +136,10 @@ def segmentation_check(real: Path, args: argparse.Namespace) -> None:
                 config_file=str(CONFIGS / "inference.json"),
                 meta_file=str(CONFIGS / "metadata.json"),
                 input=str(real / image),
-                bundle_root=args.bundle_root,
+                bundle_root=str(bundle_root),
                 output_dir=out,
-                fine_pixdim=list(args.fine_pixdim),
-                roi_size=list(args.roi_size),
                 save_slicer=False,
+                **(overrides or {}),
             )
             name = image[: -len(".nii.gz")] if image.endswith(".nii.gz") else image
             pred = nib.load(Path(out) / f"{name}_seg.nii.gz")
@@ -149,6 +162,19 @@ def segmentation_check(real: Path, args: argparse.Namespace) -> None:
                 f"| {image} | {grid} | {s.dice:.3f} | {s.iou:.3f} | {s.hd95_mm:.1f} | {s.reference_ml:.0f} | "
                 f"{s.predicted_ml:.0f} | {false_tumor:.1f} |"
             )
+            rows.append(
+                {
+                    "case": image,
+                    "grid": grid,
+                    "liver_dice": s.dice,
+                    "liver_iou": s.iou,
+                    "liver_hd95_mm": s.hd95_mm,
+                    "reference_ml": s.reference_ml,
+                    "predicted_ml": s.predicted_ml,
+                    "false_tumor_ml": false_tumor,
+                }
+            )
+    return rows
 
 
 if __name__ == "__main__":
