@@ -1,5 +1,7 @@
 """``python -m liver3d.demo --out DIR``: the main job, end to end, on data the package makes itself.
 
+0. the shipped release model on a real CT (``liver3d segment data/real_ct/example_ct_sm.nii.gz``): label map,
+   3D Slicer file and structured report, with the liver Dice against TotalSegmentator's liver mask;
 1. generate CT phantoms: a training set and a held-out test set (another seed), and check both;
 2. draw a montage of axial slices with the labels;
 3. train the ``liver_tumor_seg`` cascade (stage 1 coarse, stage 2 liver ROI) with ``monai.bundle run``;
@@ -88,6 +90,38 @@ def run_bundle(bundle: str, configs: list[str], overrides: dict, log: Path) -> N
     print(f"      ({time.perf_counter() - start:.0f} s, log {log})")
 
 
+REAL_CT = REPO_ROOT / "data" / "real_ct"
+TOTALSEG_LIVER = 5
+
+
+def real_ct_step(out: Path) -> None:
+    """Step 0: ``liver3d segment`` with the shipped weights on the repository's real CT, scored against
+    TotalSegmentator's liver (a model output, not a manual mask)."""
+    import nibabel as nib
+    import numpy as np
+
+    from liver3d.evaluation.metrics import score_structure
+    from liver3d.segment import segment
+
+    image = REAL_CT / "example_ct_sm.nii.gz"
+    print(f"[0/9] shipped model on a real CT: liver3d segment {image.relative_to(REPO_ROOT)} -o {out}")
+    result = segment(image, out, progress=False)
+    pred = nib.load(result.outputs["label_map"])
+    labels = np.asarray(pred.dataobj)
+    reference = np.asarray(nib.load(REAL_CT / "example_seg.nii.gz").dataobj) == TOTALSEG_LIVER
+    spacing = nib.affines.voxel_sizes(pred.affine)
+    liver = score_structure(labels, reference.astype(np.uint8), [1, 2], spacing)
+    for caution in result.cautions:
+        print(f"      WARNING: {caution.message}")
+    print(
+        f"      liver {result.liver_ml:.0f} mL (TotalSegmentator {liver.reference_ml:.0f} mL), Dice {liver.dice:.3f}; "
+        f"{result.lesions} lesion(s), {result.tumor_ml:.1f} mL tumor (the reference has none); "
+        f"{sum(result.seconds.values()):.1f} s"
+    )
+    for role, path in result.outputs.items():
+        print(f"      {role}: {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m liver3d.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo_out", help="output folder")
@@ -125,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-training", action="store_true", help="only phantoms, check, split and montage"
     )
+    parser.add_argument(
+        "--skip-real-ct", action="store_true", help="skip step 0 (shipped model on a real CT)"
+    )
+    parser.add_argument("--only-real-ct", action="store_true", help="run only step 0")
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     shape = tuple(args.shape)
@@ -137,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"done in {time.perf_counter() - start:.0f} s")
         return 0
 
+    if not args.skip_real_ct:
+        real_ct_step(out / "real_ct")
+        if args.only_real_ct:
+            print(f"done in {time.perf_counter() - start:.0f} s")
+            return 0
     print("[1/9] CT phantoms (python -m liver3d.phantoms) and dataset check (python -m liver3d.check)")
     train_list = _phantoms(out / "phantoms", args.train_cases, args.seed, shape, args.workers, "training")
     test_list = _phantoms(

@@ -9,7 +9,7 @@ OUTDIR:
 - ``<case>_seg.nii.gz``: the label map (0 background, 1 liver, 2 tumor) on the input's own grid;
 - ``<case>.seg.nrrd``: the same as a 3D Slicer segmentation (named, coloured segments);
 - ``<case>_report/``: the structured report (``report.json``, ``report.md``, ``report.html``) and its
-  three-plane figure ``<case>_planes.png``, with a "Warnings" section when something is doubtful;
+  three-plane figure ``<case>_seg_planes.png``, with a "Warnings" section when something is doubtful;
 - ``<case>_result.json``: what was run (input, weights and their SHA-256, settings), every output with its
   meaning, the warnings and the time each step took.
 
@@ -23,6 +23,7 @@ moved into OUTDIR only when all of them exist.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import signal
@@ -151,6 +152,9 @@ def _run_bundle(
     configs = BUNDLE_ROOT / "configs"
     quiet = out.parent / "logging.conf"  # warnings and errors only: the command prints its own summary
     quiet.write_text(QUIET_LOGGING, encoding="utf-8")
+    bundle_logger = logging.getLogger("monai.bundle.workflows")
+    level = bundle_logger.level
+    bundle_logger.setLevel(logging.WARNING)  # its "Setting logging properties" line names the private folder
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         workflow = ConfigWorkflow(
@@ -160,6 +164,7 @@ def _run_bundle(
             workflow_type="infer",
             **overrides,
         )
+        bundle_logger.setLevel(level)
         workflow.initialize()
         workflow.run()
         workflow.finalize()
@@ -187,7 +192,7 @@ def segment(
     source = Path(source)
     out_dir = Path(out_dir)
     bundle_root = Path(bundle_root).resolve() if bundle_root else BUNDLE_ROOT
-    created = not out_dir.exists()
+    created = _first_missing(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".liver3d-partial-", dir=out_dir))
     bar = tqdm(
@@ -231,7 +236,12 @@ def segment(
         label, label_affine = read_array(label_final)
         cautions = cautions + check_segmentation(np.asarray(label), label_affine)
         report, paths = build_report(
-            label_final, final / f"{case}_report", image, warnings=[c.as_dict() for c in cautions]
+            label_final,
+            final / f"{case}_report",
+            image,
+            warnings=[c.as_dict() for c in cautions],
+            source_name=str(out_dir / label_final.name),
+            image_name=str(source),
         )
         outputs.update({f"report_{k}": v for k, v in paths.items()})
         seconds["report"] = time.perf_counter() - clock
@@ -261,8 +271,31 @@ def segment(
     finally:
         bar.close()
         shutil.rmtree(staging, ignore_errors=True)
-        if created and not any(out_dir.iterdir()):
-            out_dir.rmdir()
+        _remove_if_empty(out_dir, created)
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None when ``path`` exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _remove_if_empty(out_dir: Path, created: Path | None) -> None:
+    """Remove the folders this run created, up to ``created``, when nothing was published into them."""
+    if created is None:
+        return
+    folder = out_dir
+    while True:
+        if not folder.is_dir() or any(folder.iterdir()):
+            return
+        folder.rmdir()
+        if folder == created:
+            return
+        folder = folder.parent
 
 
 def _publish(path: Path, final: Path, out_dir: Path) -> Path:
@@ -285,6 +318,7 @@ def _result_record(source, bundle_root, weights, fast, device, outputs, cautions
         "tumor burden, warnings",
         "report_markdown": "the structured report as Markdown",
         "report_html": "the structured report as HTML",
+        "report_figure": "axial, coronal and sagittal planes through the largest lesion (or the liver), labels drawn",
         "result": "this file",
     }
     return {
@@ -323,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     # A stopped run (Ctrl-C, kill) still removes its private folder: nothing half-written stays behind.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         result = segment(
             args.input,
@@ -339,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except SystemExit as stop:  # a bundle check already printed its ERROR lines
         return int(stop.code or 1) if isinstance(stop.code, int) else 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for caution in result.cautions:
         print(f"WARNING {args.input}: {caution.message}")
     total = sum(result.seconds.values())

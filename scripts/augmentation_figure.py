@@ -35,11 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     from liver3d.phantoms import generate_phantom
     from liver3d.transforms import WindowHUd
 
-    case = generate_phantom(np.random.default_rng([999, 0]), shape=(160, 160, 96), phase="portal_venous", n_tumors=4)
+    case = generate_phantom(
+        np.random.default_rng([999, 0]), shape=(160, 160, 96), phase="portal_venous", n_tumors=4
+    )
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / "train.json"), str(CONFIGS / "train_release.json")])
     transforms = parser.get_parsed_content("train#random_transforms")
-    k = int(np.argmax((case.label == 2).sum(axis=(0, 1)))) if (case.label == 2).any() else case.image.shape[2] // 2
+    k = (
+        int(np.argmax((case.label == 2).sum(axis=(0, 1))))
+        if (case.label == 2).any()
+        else case.image.shape[2] // 2
+    )
     lo = max(k - 8, 0)
     sample = {
         "image": torch.as_tensor(case.image[None, :, :, lo : lo + 16].astype(np.float32)),
@@ -77,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         view = np.asarray(image[0, :, :, image.shape[-1] // 2])[::-1, ::-1].T
         ax.imshow(view, cmap="gray", vmin=0, vmax=1)
         ax.set_title(title, fontsize=8)
-    fig.suptitle("Release recipe: each random transform alone (prob forced to 1), held-out phantom", fontsize=9)
+    fig.suptitle(
+        "Release recipe: each random transform alone (prob forced to 1), held-out phantom", fontsize=9
+    )
     fig.tight_layout()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,10 @@ def stages(path: Path, device: str, amp: bool) -> dict:
 
     parser, stage1, stage2 = bundle_objects(device, amp)
     pre = parser.get_parsed_content("preprocessing").transforms
-    read_tf, resample_tf = pre[:4], pre[4:]  # Load, ChannelFirst, Validate, Orientation | Spacing, Window, ...
+    read_tf, resample_tf = (
+        pre[:4],
+        pre[4:],
+    )  # Load, ChannelFirst, Validate, Orientation | Spacing, Window, ...
     data = {"image": str(path)}
     t = {}
     for tf in read_tf:
@@ -134,7 +137,18 @@ def stages(path: Path, device: str, amp: bool) -> dict:
 
 def whole_command(path: Path, device: str) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "liver3d.cli", "segment", str(path), "-o", out, "--quiet", "--device", device]
+        cmd = [
+            sys.executable,
+            "-m",
+            "liver3d.cli",
+            "segment",
+            str(path),
+            "-o",
+            out,
+            "--quiet",
+            "--device",
+            device,
+        ]
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         wall = time.perf_counter() - start

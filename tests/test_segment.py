@@ -193,11 +193,6 @@ def test_nifti_run_prints_a_summary_and_every_output(nifti_run):
     assert not [line for line in _lines(stderr) if line.startswith(("ERROR", "Traceback"))]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: report.json/.md/.html name the label map under the private "
-    ".liver3d-partial-*/final/ folder (build_report runs before publishing), a path that no longer exists",
-)
 def test_report_names_the_published_label_map(nifti_run):
     _, _, _, out = nifti_run
     report_dir = out / "case_report"
@@ -207,11 +202,6 @@ def test_report_names_the_published_label_map(nifti_run):
         assert ".liver3d-partial-" not in (report_dir / name).read_text(encoding="utf-8"), name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: the report's three-plane figure (<case>_report/*_planes.png) is written but missing "
-    "from <case>_result.json's outputs (build_report's paths hold only json/markdown/html)",
-)
 def test_result_json_lists_the_report_figure(nifti_run):
     _, _, _, out = nifti_run
     result = json.loads((out / "case_result.json").read_text(encoding="utf-8"))
@@ -238,12 +228,6 @@ def test_command_runs_as_its_own_process(process_run, ct):
     assert any(line.startswith("case: liver ") for line in _lines(done.stdout))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: MONAI's ConfigWorkflow logs 'INFO - Setting logging properties based on config: "
-    "<OUTDIR>/.liver3d-partial-*/logging.conf' on its own stdout handler, which the command's WARNING-level "
-    "logging.conf does not silence",
-)
 def test_command_prints_only_its_own_summary(process_run):
     done, out = process_run
     assert done.returncode == 0
@@ -310,11 +294,6 @@ def test_zipped_nifti_is_named_after_the_zip(zip_run, ct):
     assert not (out / "case_seg.nii.gz").exists() and not (out / "volume_seg.nii.gz").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: for a zip input the report's 'image' (and 'source') name the unpacked copy under "
-    "the private .liver3d-partial-*/ folder, deleted when the command ends",
-)
 def test_report_of_a_zip_names_no_private_file(zip_run):
     _, _, _, out = zip_run
     report = json.loads((out / "scan_report" / "report.json").read_text(encoding="utf-8"))
@@ -437,11 +416,6 @@ def test_bad_input_gives_one_error_line_and_leaves_outdir_alone(
         assert not out.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: segment() creates OUTDIR with mkdir(parents=True) and on failure removes only "
-    "OUTDIR itself, so missing parent folders stay behind",
-)
 def test_failed_run_leaves_no_parent_folders(ct, bundle_root, tmp_path, capsys):
     out = tmp_path / "new" / "nested" / "out"
     rc = main([str(tmp_path / "absent.nii.gz"), "-o", str(out), "--bundle-root", str(bundle_root)])

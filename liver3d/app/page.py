@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from liver3d.app.registry import TASK_TITLES, ModelEntry, RegistryError, load_registry
+from liver3d.app.registry import TASK_TITLES, ModelEntry, RegistryError, load_registry, shipped_models
 from liver3d.app.render import (
     PLANES,
     compose_slice,
@@ -50,7 +50,7 @@ def settings() -> dict:
 @st.cache_resource
 def models(registries: tuple[str, ...]) -> tuple[list[ModelEntry], list[str]]:
     """Every registered model, and one message per registry that could not be read."""
-    entries, problems = [], []
+    entries, problems = shipped_models(), []
     for path in registries:
         try:
             entries += load_registry(path)

@@ -123,6 +123,29 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
     return entries
 
 
+SHIPPED_SEGMENTATION = "liver + tumor cascade (shipped release weights)"
+
+
+def shipped_models() -> list[ModelEntry]:
+    """The models that ship with liver3d, offered without any registry file or demo run.
+
+    Today the ``liver_tumor_seg`` release cascade (``bundles/liver_tumor_seg/models/release/``), when its weight
+    files are present.
+    """
+    root = REPO_ROOT / "bundles" / "liver_tumor_seg"
+    if not all((root / "models" / "release" / f"{s}.pt").is_file() for s in ("stage1", "stage2")):
+        return []
+    return [
+        ModelEntry(
+            SHIPPED_SEGMENTATION,
+            "segmentation",
+            "liver_tumor_seg",
+            ("inference.json",),
+            {"bundle_root": str(root)},
+        )
+    ]
+
+
 def register_model(path: str | Path, spec: dict) -> Path:
     """Add (or replace, by name) one entry in the registry file at ``path``; written atomically."""
     path = Path(path)

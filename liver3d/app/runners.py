@@ -22,6 +22,7 @@ from liver3d.app.uploads import StagedInput
 from liver3d.data.datalist import case_name
 from liver3d.io.atomic import atomic_path, write_json_atomic
 from liver3d.io.readers import VolumeError, read_array
+from liver3d.networks.weights import WeightsError
 from liver3d.viz.montage import to_ras
 
 Progress = Callable[[float, str], None]
@@ -69,7 +70,7 @@ def bundle_errors(entry: ModelEntry):
     except SystemExit as err:
         lines = [ln for ln in captured.getvalue().splitlines() if ln.startswith("ERROR")]
         raise RunError("\n".join(lines) or f"the {entry.bundle} bundle stopped (exit {err.code})") from err
-    except VolumeError as err:
+    except (VolumeError, WeightsError) as err:
         raise RunError(str(err)) from err
     except RuntimeError as err:
         if "state_dict" in str(err) or "size mismatch" in str(err):

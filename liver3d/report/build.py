@@ -39,13 +39,16 @@ def build_report(
     window: str = "abdomen",
     heatmap: str | Path | None = None,
     warnings: list[dict] | None = None,
+    source_name: str | None = None,
+    image_name: str | None = None,
 ) -> tuple[LiverReport, dict[str, Path]]:
     """Measure ``segmentation`` (label map: 0 background, 1 liver, 2 tumor) and write the report to ``out_dir``.
 
     With ``image`` (NIfTI or DICOM series on the same grid) the report adds HU statistics and a composite figure
     (axial, coronal, sagittal through the largest lesion, or the liver's centre); ``heatmap`` (NIfTI on the same
     grid, e.g. a CAM) is drawn over it. ``warnings`` (``{"code", "message"}`` dicts, e.g. from
-    :mod:`liver3d.inference.sanity`) are listed in the report.
+    :mod:`liver3d.inference.sanity`) are listed in the report. ``source_name`` / ``image_name`` are what the
+    report calls the segmentation and the CT (default: their paths), for files read from a private copy.
     """
     label, label_affine = read_array(segmentation)
     label = np.asarray(label)
@@ -66,7 +69,13 @@ def build_report(
         )
         if not np.isfinite(ct).all():
             raise VolumeError(image, "contains NaN or infinite values")
-    report = measure(label, label_affine, ct, str(segmentation), str(image) if image else None)
+    report = measure(
+        label,
+        label_affine,
+        ct,
+        source_name or str(segmentation),
+        image_name or (str(image) if image else None),
+    )
     report.warnings = list(warnings or [])
     images = []
     if ct is not None:

@@ -85,4 +85,6 @@ def write_report(
         tmp.write_text(markdown_text, encoding="utf-8")
     with atomic_path(paths["html"]) as tmp:
         tmp.write_text(to_html(markdown_text, names), encoding="utf-8")
+    for index, image in enumerate(images):
+        paths["figure" if index == 0 else f"figure_{index + 1}"] = Path(image)
     return paths
