@@ -4,6 +4,7 @@ import torchvision
 
 from liver3d.networks import ConvNeXt, convnext, load_pretrained, resnet
 from liver3d.networks.pretrained import inflate, map_keys
+from liver3d.networks.weights import WeightsError
 
 SMALL_CONVNEXT = {"depths": (1, 1, 1, 1), "dims": (8, 16, 24, 32)}
 
@@ -87,5 +88,5 @@ def test_dino_style_checkpoint_and_timm_names(tmp_path):
 
 
 def test_missing_weights_file_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+    with pytest.raises(WeightsError, match=r"none\.pth: weights file not found.*nothing is downloaded"):
         load_pretrained(resnet(18), tmp_path / "none.pth")
