@@ -1,26 +1,30 @@
 """Contrast phases of abdominal CT and the tissue densities (HU) each one gives.
 
 A case draws one phase; every tissue then draws its mean density from that phase's range. The ranges are
-per-case means (noise and texture come on top) and follow published abdominal CT values:
+per-case means (noise and texture come on top), checked against these published values:
 
-- Non-contrast: liver 50-70 HU, spleen about 8-10 HU below the liver, unenhanced blood 35-50 HU, kidneys
-  30-40 HU, bile 0-20 HU (Radiopaedia, "Hounsfield unit" and "Liver attenuation"; Kodama et al., AJR 2007,
-  "Comparison of CT methods for determining the fat content of the liver").
-- Late arterial (about 35-40 s): aorta 250-400 HU, liver only mildly enhanced (+10-25 HU), spleen
-  heterogeneous (arciform / "zebra" pattern), renal cortex much brighter than medulla (corticomedullary
-  phase), pancreas at its peak, portal vein partly opacified, hepatic veins not yet (Radiopaedia, "Late
-  arterial phase", "Splenic arciform enhancement", "Corticomedullary phase"; Bae, Radiology 2010,
-  "Intravenous contrast medium administration and scan timing at CT").
-- Portal venous (about 60-75 s): liver 100-130 HU, portal and hepatic veins 150-200 HU, aorta 150-200 HU,
-  spleen homogeneous, kidneys nephrographic (cortex = medulla) (Radiopaedia, "Portal venous phase",
-  "Nephrographic phase"; Bae 2010).
-- Delayed / equilibrium (3-5 min): vessels and liver close together (vessels 100-140 HU, liver 80-105 HU),
-  lesions that wash out are most conspicuous (Radiopaedia, "Delayed phase"; LI-RADS CT/MRI v2018 core).
-- Fatty liver lowers the liver by the fat fraction (about -1.5 HU per percent fat; liver below the spleen on
-  non-contrast CT, down to about 0 HU) (Kodama 2007; Radiopaedia, "Hepatic steatosis").
+- Non-contrast: liver 50-70 HU, about 10 HU above the spleen; blood 45-65 HU; kidneys 30-50 HU; bile 0-20 HU
+  (Radiopaedia, A. Murphy, "Late arterial phase"; ITK Wiki, "Hounsfield units"; radclass.mudr.org "Hounsfield
+  units" after Prokop; The Common Vein, "Gallbladder character").
+- Late arterial (about 35-40 s): aorta peak 290-360 HU; liver only mildly enhanced (+20-30 HU); portal vein
+  about 145 HU and the splenic vein opacified, hepatic veins not yet; spleen heterogeneous (arciform); renal
+  cortex +195-217 HU with a 110-140 HU cortico-medullary difference; pancreas 100-150 HU ("MDCT of the liver and
+  hypervascular HCCs: optimizing scan delays for bolus-tracking", AJR; Radtrain, "The multiphase liver";
+  renal bolus-tracking MDCT study, PubMed 17367973; SatMed dual-phase pancreatic CT protocol).
+- Portal venous (about 60-75 s): liver +50-60 HU (about 105-125 HU), aorta about 160-190 HU, portal and hepatic
+  veins opacified (the portal vein at its highest), spleen homogeneous, kidneys nephrographic with a
+  cortico-medullary difference below 30 HU (same AJR bolus-tracking study; Naruo et al., Radiat Med 2007;
+  RadioDaddy, "Phases in contrast-enhanced CT").
+- Delayed / equilibrium (3-5 min): aorta, IVC, portal and hepatic veins no longer differ (AJR 2010 multiphase
+  MDCT study of hemangioma enhancement, doi:10.2214/AJR.09.3324); the ranges here (vessels 100-140 HU, liver
+  80-105 HU) are the equilibrium of the values above.
+- Fatty liver: at least 10 HU below the spleen without contrast, below 40-48 HU for moderate steatosis, down to
+  about -3 HU at 40% MRI fat fraction; steatotic livers also enhance less (Pickhardt, Park et al., Eur Radiol
+  2012; Radiology 2021;301:250; "Liver enhancement on CT is suboptimal in patients with liver steatosis", J Pers
+  Med 2021). Cirrhotic livers enhance less in the portal venous phase (about 40 vs 56 HU; Naruo 2007).
 
-Values here are typical ranges gathered from those sources, widened a little so the phantoms cover the
-variation between scanners, contrast protocols and patients; they are not patient statistics.
+Where the sources give a change (delta HU) rather than a level, the ranges are the unenhanced level plus that
+change, widened a little to cover scanners, injection protocols and patients; they are not patient statistics.
 """
 
 from __future__ import annotations

@@ -1,0 +1,81 @@
+"""The shipped release weights: present, checksummed, loadable without code, and usable with no training step."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from liver3d.networks import load_weights, read_weights, stage_checkpoint, verify_checksum
+from liver3d.networks.weights import WeightsError, sha256_of
+from liver3d.paths import REPO_ROOT
+from liver3d.phantoms import generate_phantom
+
+RELEASE = REPO_ROOT / "bundles" / "liver_tumor_seg" / "models" / "release"
+CONFIGS = REPO_ROOT / "bundles" / "liver_tumor_seg" / "configs"
+
+
+def _network():
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "inference.json"))
+    return parser.get_parsed_content("network_def")
+
+
+def test_release_files_are_small_half_precision_and_match_their_manifest():
+    manifest = json.loads((RELEASE / "manifest.json").read_text(encoding="utf-8"))["files"]
+    assert set(manifest) == {"stage1.pt", "stage2.pt"}
+    for name, entry in manifest.items():
+        path = RELEASE / name
+        assert path.stat().st_size == entry["bytes"] <= 25 * 2**20
+        assert sha256_of(path) == entry["sha256"]
+        state = read_weights(path)
+        assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    training = json.loads((RELEASE / "training.json").read_text(encoding="utf-8"))
+    assert training["phantom_generator_version"] and training["stages"]["stage2"]["epochs_done"] > 0
+
+
+def test_inference_defaults_to_the_release_weights():
+    models = REPO_ROOT / "bundles" / "liver_tumor_seg" / "models"
+    for stage in ("stage1", "stage2"):
+        assert stage_checkpoint(models, stage) == str(RELEASE / f"{stage}.pt")
+        net = load_weights(_network(), RELEASE / f"{stage}.pt")
+        assert next(net.parameters()).dtype == torch.float32
+
+
+def test_a_changed_release_file_is_refused(tmp_path):
+    for name in ("stage1.pt", "manifest.json"):
+        (tmp_path / name).write_bytes((RELEASE / name).read_bytes())
+    data = bytearray((tmp_path / "stage1.pt").read_bytes())
+    data[-100] ^= 0xFF
+    (tmp_path / "stage1.pt").write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="checksum mismatch"):
+        verify_checksum(tmp_path / "stage1.pt")
+
+
+def test_bundle_inference_runs_the_shipped_model_on_a_tiny_ct(tmp_path):
+    """python -m monai.bundle run --config_file inference.json --input CT: no training, labels on the CT's grid."""
+    from monai.bundle import run
+
+    case = generate_phantom(
+        np.random.default_rng([77, 3]), shape=(64, 64, 40), phase="portal_venous", n_tumors=2
+    )
+    ct = tmp_path / "tiny_ct.nii.gz"
+    nib.save(nib.Nifti1Image(case.image, case.affine_ras), ct)
+    run(
+        config_file=str(CONFIGS / "inference.json"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        bundle_root=str(REPO_ROOT / "bundles" / "liver_tumor_seg"),
+        input=str(ct),
+        output_dir=str(tmp_path / "out"),
+    )
+    out = nib.load(tmp_path / "out" / "tiny_ct_seg.nii.gz")
+    labels = np.asarray(out.dataobj)
+    assert labels.shape == case.image.shape and np.allclose(out.affine, case.affine_ras)
+    assert set(np.unique(labels)) <= {0, 1, 2}
+    liver = labels > 0
+    reference = case.label > 0
+    dice = 2 * (liver & reference).sum() / (liver.sum() + reference.sum())
+    assert dice > 0.6, f"shipped model's liver Dice on a tiny phantom: {dice:.3f}"
