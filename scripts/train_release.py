@@ -96,7 +96,7 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         "--max_epochs", str(epochs),
         "--epoch_length", str(args.epoch_length),
         "--budget_min", str(budget),
-        "--progress_bar", "false",
+        "--progress_bar", "False",
     ]  # fmt: skip
     log = run_root / f"{stage}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +109,7 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
     if code != 0:
         raise SystemExit(f"{stage}: training failed (exit {code}); see {log}")
     from liver3d.engines import latest_checkpoint
+    from liver3d.io.atomic import write_json_atomic
 
     last = latest_checkpoint(run_root / "models" / stage)
     done = int(last.rsplit("=", 1)[1].split(".")[0]) if last else 0
@@ -122,7 +123,7 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         "best_metric": best_metric(log),
         "config_files": STAGES[stage],
     }
-    marker.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    write_json_atomic(marker, record)
     print(
         f"{stage}: {done}/{epochs} epochs, {record['wall_min']} min, best val mean Dice {record['best_metric']}"
     )

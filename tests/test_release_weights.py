@@ -79,3 +79,31 @@ def test_bundle_inference_runs_the_shipped_model_on_a_tiny_ct(tmp_path):
     reference = case.label > 0
     dice = 2 * (liver & reference).sum() / (liver.sum() + reference.sum())
     assert dice > 0.6, f"shipped model's liver Dice on a tiny phantom: {dice:.3f}"
+
+
+def test_segment_warns_when_the_field_of_view_holds_no_liver(tmp_path, capsys):
+    """A thigh-like volume (fat, a muscle ring, bone) in air: the shipped model finds no liver and says so."""
+    from liver3d.segment import main
+
+    x, y = np.meshgrid(np.arange(96) - 47.5, np.arange(96) - 47.5, indexing="ij")
+    r = np.sqrt(x**2 + y**2) * 2.0  # mm at 2 mm pixels
+    slab = np.full((96, 96), -1000.0)
+    slab[r < 80] = -100.0  # subcutaneous fat
+    slab[r < 60] = 50.0  # muscle
+    slab[r < 15] = 900.0  # femur
+    volume = np.repeat(slab[:, :, None], 30, axis=2) + np.random.default_rng(0).normal(0, 10, (96, 96, 30))
+    ct = tmp_path / "thigh.nii.gz"
+    nib.save(nib.Nifti1Image(volume.astype(np.int16), np.diag([2.0, 2.0, 3.0, 1.0])), ct)
+    assert main([str(ct), "-o", str(tmp_path / "out"), "--quiet", "--no-slicer"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING" in out and "no liver found in the field of view" in out
+    report = json.loads((tmp_path / "out" / "thigh_report" / "report.json").read_text(encoding="utf-8"))
+    assert "no_liver" in [w["code"] for w in report["warnings"]]
+
+
+def test_viewer_offers_the_shipped_model_without_a_registry():
+    from liver3d.app.registry import SHIPPED_SEGMENTATION, shipped_models
+
+    entries = shipped_models()
+    assert [e.name for e in entries] == [SHIPPED_SEGMENTATION]
+    assert entries[0].missing == [] and [p.name for p in entries[0].checkpoints] == ["stage1.pt", "stage2.pt"]

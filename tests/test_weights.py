@@ -222,10 +222,19 @@ def test_release_file_loads_back_into_the_network_with_checksum(tmp_path):
         load_weights(_linear(), out / "coarse.pt")
 
 
-def test_stage_checkpoint_prefers_trained_weights_over_release(tmp_path):
-    assert stage_checkpoint(tmp_path, "fine") == str(tmp_path / "release" / "fine.pt")
-    (tmp_path / "fine").mkdir()
-    assert stage_checkpoint(tmp_path, "fine") == str(tmp_path / "release" / "fine.pt")  # folder, no model
-    (tmp_path / "fine" / "model.pt").write_bytes(b"")
-    assert stage_checkpoint(str(tmp_path), "fine") == str(tmp_path / "fine" / "model.pt")
-    assert stage_checkpoint(tmp_path, "coarse") == str(tmp_path / "release" / "coarse.pt")
+def test_stage_checkpoint_prefers_a_trained_cascade_over_release(tmp_path):
+    assert stage_checkpoint(tmp_path, "stage1") == str(tmp_path / "release" / "stage1.pt")
+    (tmp_path / "stage1").mkdir()
+    assert stage_checkpoint(tmp_path, "stage1") == str(tmp_path / "release" / "stage1.pt")  # folder, no model
+    (tmp_path / "stage1" / "model.pt").write_bytes(b"")
+    (tmp_path / "stage2").mkdir()
+    (tmp_path / "stage2" / "model.pt").write_bytes(b"")
+    assert stage_checkpoint(str(tmp_path), "stage1") == str(tmp_path / "stage1" / "model.pt")
+    assert stage_checkpoint(tmp_path, "stage2") == str(tmp_path / "stage2" / "model.pt")
+
+
+def test_stage_checkpoint_refuses_to_mix_a_trained_stage_with_a_release_stage(tmp_path):
+    (tmp_path / "stage1").mkdir()
+    (tmp_path / "stage1" / "model.pt").write_bytes(b"")
+    with pytest.raises(WeightsError, match=r"stage2/model\.pt: not found, but .*stage1/model\.pt is"):
+        stage_checkpoint(tmp_path, "stage2")

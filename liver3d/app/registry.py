@@ -135,14 +135,14 @@ def shipped_models() -> list[ModelEntry]:
     root = REPO_ROOT / "bundles" / "liver_tumor_seg"
     if not all((root / "models" / "release" / f"{s}.pt").is_file() for s in ("stage1", "stage2")):
         return []
+    release = root / "models" / "release"
+    overrides = {
+        "bundle_root": str(root),
+        "stage1_checkpoint": str(release / "stage1.pt"),  # the release files, whatever else the root holds
+        "stage2_checkpoint": str(release / "stage2.pt"),
+    }
     return [
-        ModelEntry(
-            SHIPPED_SEGMENTATION,
-            "segmentation",
-            "liver_tumor_seg",
-            ("inference.json",),
-            {"bundle_root": str(root)},
-        )
+        ModelEntry(SHIPPED_SEGMENTATION, "segmentation", "liver_tumor_seg", ("inference.json",), overrides)
     ]
 
 

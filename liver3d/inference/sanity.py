@@ -51,7 +51,7 @@ class Caution:
 def check_ct_intensities(hu: np.ndarray) -> list[Caution]:
     """Cautions about an input that does not look like a CT in Hounsfield units."""
     values = np.asarray(hu)
-    sample = values.reshape(-1)[:: max(1, values.size // 2_000_000)].astype(np.float32)
+    sample = values.ravel(order="K")[:: max(1, values.size // 2_000_000)].astype(np.float32)
     low, high = float(sample.min()), float(np.percentile(sample, 99.5))
     air = float(np.mean(sample < -850))
     negative = float(np.mean(sample < -200))

@@ -12,6 +12,7 @@ import io
 import re
 import shutil
 import zipfile
+import zlib
 from pathlib import Path
 
 MAX_UNPACK_RATIO = 20  # a zip may unpack to at most this many times its own size
@@ -72,7 +73,18 @@ def unpack_ct_zip(data: bytes, folder: str | Path, name: str, max_unpacked: int 
         try:
             with archive.open(member) as src, open(target, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
+        # Damaged deflate streams (zlib.error), Deflate64 or other unsupported methods (NotImplementedError),
+        # encrypted members (RuntimeError): all are one line about the archive, never a traceback.
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            EOFError,
+            zlib.error,
+            NotImplementedError,
+            RuntimeError,
+            ValueError,
+        ) as err:
             base = re.split(r"[\\/]", member.filename)[-1][:80]
-            raise ArchiveError(name, f"member {base} cannot be unpacked ({err})") from err
+            problem = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+            raise ArchiveError(name, f"member {base} cannot be unpacked ({problem})") from err
     return result

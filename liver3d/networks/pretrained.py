@@ -46,7 +46,6 @@ TIMM_CONVNEXT = [
     (r"^head\.fc\.", "classifier.2."),
 ]
 KEY_MAPS = {"torchvision": [], "timm": TIMM_CONVNEXT}
-WRAPPERS = ("state_dict", "model", "teacher", "student", "module")
 PREFIXES = ("module.", "backbone.", "encoder.", "model.")
 
 

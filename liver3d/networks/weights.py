@@ -59,8 +59,12 @@ def recorded_sha256(path: str | Path) -> str | None:
         files = json.loads(manifest.read_text(encoding="utf-8")).get("files", {})
     except json.JSONDecodeError as err:
         raise WeightsError(manifest, f"not valid JSON ({err.msg})") from err
+    if not isinstance(files, dict):
+        raise WeightsError(manifest, "no 'files' table")
     entry = files.get(path.name)
-    return entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or "sha256" not in entry:
+        raise WeightsError(path, f"not listed in {manifest.name} beside it (no checksum to check)")
+    return entry["sha256"]
 
 
 def verify_checksum(path: str | Path, expected: str | None = None) -> None:
@@ -182,11 +186,26 @@ def export_release_weights(sources: Mapping[str, str | Path], out_dir: str | Pat
     return out_dir
 
 
-def stage_checkpoint(models_dir: str | Path, stage: str) -> str:
-    """The weights a cascade stage runs with: ``<models_dir>/<stage>/model.pt`` when this bundle root was
-    trained, else the shipped release file ``<models_dir>/release/<stage>.pt``.
+CASCADE_STAGES = ("stage1", "stage2")
 
-    (Training writes ``<stage>/model.pt``; the release weights come with the repository.)
+
+def stage_checkpoint(models_dir: str | Path, stage: str) -> str:
+    """The weights a cascade stage runs with, chosen for both stages together.
+
+    ``<models_dir>/<stage>/model.pt`` when this bundle root holds a trained cascade (both stages: training
+    writes ``stage1/model.pt`` and ``stage2/model.pt``), else the shipped release file
+    ``<models_dir>/release/<stage>.pt``. A bundle root with only one trained stage is an error rather than a
+    silent mix of a trained stage with a release stage.
     """
-    trained = Path(models_dir) / stage / "model.pt"
-    return str(trained if trained.is_file() else Path(models_dir) / "release" / f"{stage}.pt")
+    models_dir = Path(models_dir)
+    trained = {s: models_dir / s / "model.pt" for s in CASCADE_STAGES}
+    present = [s for s, p in trained.items() if p.is_file()]
+    if len(present) == len(CASCADE_STAGES):
+        return str(trained[stage])
+    if present:
+        missing = next(s for s in CASCADE_STAGES if s not in present)
+        raise WeightsError(
+            trained[missing],
+            f"not found, but {trained[present[0]]} is: train both stages (or remove it to use the release weights)",
+        )
+    return str(models_dir / "release" / f"{stage}.pt")

@@ -3,7 +3,8 @@
 A case draws one phase; every tissue then draws its mean density from that phase's range. The ranges are
 per-case means (noise and texture come on top), checked against these published values:
 
-- Non-contrast: liver 50-70 HU, about 10 HU above the spleen; blood 45-65 HU; kidneys 30-50 HU; bile 0-20 HU
+- Non-contrast: liver 50-70 HU, about 10 HU above the spleen; blood 45-65 HU in the sources (35-50 HU here, to
+  cover anaemic patients); kidneys 30-50 HU (renal cortex 28-40 HU here); bile 0-20 HU
   (Radiopaedia, A. Murphy, "Late arterial phase"; ITK Wiki, "Hounsfield units"; radclass.mudr.org "Hounsfield
   units" after Prokop; The Common Vein, "Gallbladder character").
 - Late arterial (about 35-40 s): aorta peak 290-360 HU; liver only mildly enhanced (+20-30 HU); portal vein
@@ -16,8 +17,8 @@ per-case means (noise and texture come on top), checked against these published 
   cortico-medullary difference below 30 HU (same AJR bolus-tracking study; Naruo et al., Radiat Med 2007;
   RadioDaddy, "Phases in contrast-enhanced CT").
 - Delayed / equilibrium (3-5 min): aorta, IVC, portal and hepatic veins no longer differ (AJR 2010 multiphase
-  MDCT study of hemangioma enhancement, doi:10.2214/AJR.09.3324); the ranges here (vessels 100-140 HU, liver
-  80-105 HU) are the equilibrium of the values above.
+  MDCT study of hemangioma enhancement, doi:10.2214/AJR.09.3324); here each vessel draws its own value in
+  100-140 HU (so they stay within about 40 HU of each other) and the liver 80-105 HU.
 - Fatty liver: at least 10 HU below the spleen without contrast, below 40-48 HU for moderate steatosis, down to
   about -3 HU at 40% MRI fat fraction; steatotic livers also enhance less (Pickhardt, Park et al., Eur Radiol
   2012; Radiology 2021;301:250; "Liver enhancement on CT is suboptimal in patients with liver steatosis", J Pers
