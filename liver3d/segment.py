@@ -133,8 +133,29 @@ def _weights(bundle_root: Path) -> dict[str, dict]:
     return files
 
 
+def check_device(device: str | None) -> str | None:
+    """``device`` as torch understands it, or a :class:`SegmentInputError` (e.g. ``cuda`` without a GPU)."""
+    if not device:
+        return None
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise SegmentInputError("--device", f"{device!r} is not a device ({err})") from err
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise SegmentInputError("--device", f"{device!r}: no CUDA GPU is available here")
+    return str(parsed)
+
+
 def _run_bundle(
-    bundle_root: Path, image: Path, out: Path, fast: bool, device: str | None, slicer: bool
+    bundle_root: Path,
+    image: Path,
+    out: Path,
+    fast: bool,
+    device: str | None,
+    slicer: bool,
+    settings: dict | None = None,
 ) -> None:
     from monai.bundle import ConfigWorkflow
 
@@ -144,6 +165,7 @@ def _run_bundle(
         "output_dir": str(out),
         "save_slicer": slicer,
     }
+    overrides.update(settings or {})
     if fast:
         overrides["overlap"] = 0.0
     if device:
@@ -179,8 +201,12 @@ def segment(
     device: str | None = None,
     slicer: bool = True,
     progress: bool = True,
+    settings: dict | None = None,
 ) -> SegmentResult:
     """Segment one CT into ``out_dir`` (see the module docstring for what is written).
+
+    ``settings`` are extra ``inference.json`` overrides, e.g. ``{"fine_pixdim": [1.5, 1.5, 2.0]}`` for a bundle
+    root trained at another grid.
 
     Raises :class:`SegmentInputError` (bad input) or :class:`~liver3d.networks.weights.WeightsError`
     (missing or damaged weights); ``out_dir`` is then left as it was.
@@ -192,9 +218,14 @@ def segment(
     source = Path(source)
     out_dir = Path(out_dir)
     bundle_root = Path(bundle_root).resolve() if bundle_root else BUNDLE_ROOT
+    device = check_device(device)
     created = _first_missing(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".liver3d-partial-", dir=out_dir))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".liver3d-partial-", dir=out_dir))
+    except OSError as err:
+        _remove_if_empty(out_dir, created)
+        raise SegmentInputError(out_dir, f"cannot write the output folder ({err.strerror or err})") from err
     bar = tqdm(
         total=len(STEPS),
         disable=None if progress else True,
@@ -206,7 +237,7 @@ def segment(
         clock = time.perf_counter()
         bar.set_description(STEPS[0])
         image = resolve_input(source, staging)
-        case = case_name(str(source)) if not source.name.lower().endswith(".zip") else source.name[:-4]
+        case = case_name(source.name[:-4] if source.name.lower().endswith(".zip") else str(source))
         ct, ct_affine, cautions = read_checked_ct(image, source)
         weights = _weights(bundle_root)
         seconds["read_and_check"] = time.perf_counter() - clock
@@ -215,7 +246,7 @@ def segment(
         clock = time.perf_counter()
         bar.set_description(STEPS[1])
         raw = staging / "bundle"
-        _run_bundle(bundle_root, image, raw, fast, device, slicer)
+        _run_bundle(bundle_root, image, raw, fast, device, slicer, settings)
         produced = case_name(str(image))
         label_path = raw / f"{produced}_seg.nii.gz"
         if not label_path.is_file():
@@ -251,13 +282,14 @@ def segment(
         bar.set_description(STEPS[3])
         result_path = final / f"{case}_result.json"
         outputs["result"] = result_path
-        seconds["write"] = time.perf_counter() - clock
         published = {role: out_dir / path.relative_to(final) for role, path in outputs.items()}
+        seconds["write"] = time.perf_counter() - clock  # result.json and the moves take milliseconds
         record = _result_record(
             source, bundle_root, weights, fast, device, published, cautions, report, seconds
         )
         write_json_atomic(result_path, record)
         moved = {role: _publish(path, final, out_dir) for role, path in outputs.items()}
+        seconds["write"] = time.perf_counter() - clock
         bar.update()
         return SegmentResult(
             case,
@@ -354,6 +386,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: a GPU when there is one)")
     parser.add_argument("--no-slicer", action="store_true", help="skip the .seg.nrrd file")
+    parser.add_argument(
+        "--fine-pixdim",
+        type=float,
+        nargs=3,
+        metavar=("X", "Y", "Z"),
+        help="stage-2 grid, mm (a bundle trained at another grid)",
+    )
+    parser.add_argument(
+        "--roi-size", type=int, nargs=3, metavar=("X", "Y", "Z"), help="sliding-window size, voxels"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     # A stopped run (Ctrl-C, kill) still removes its private folder: nothing half-written stays behind.
@@ -367,8 +409,13 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             slicer=not args.no_slicer,
             progress=not args.quiet,
+            settings={
+                k: v
+                for k, v in (("fine_pixdim", args.fine_pixdim), ("roi_size", args.roi_size))
+                if v is not None
+            },
         )
-    except (SegmentInputError, WeightsError) as err:
+    except (SegmentInputError, WeightsError, VolumeError) as err:
         print(f"ERROR {err.path}: {err.problem}", file=sys.stderr)
         return 1
     except SystemExit as stop:  # a bundle check already printed its ERROR lines

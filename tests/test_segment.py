@@ -543,3 +543,31 @@ def test_segment_api_raises_for_a_missing_file(bundle_root, tmp_path):
     assert info.value.path == str(missing) and info.value.problem == "file not found"
     assert str(info.value) == f"{missing}: file not found"
     assert not out.exists()
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:0"])
+def test_a_device_that_is_not_there_is_one_error_line(ct, bundle_root, tmp_path, device):
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("a GPU is present here")
+    code, out, err = _run(
+        [str(ct), "-o", str(tmp_path / "out"), "--bundle-root", str(bundle_root), "--device", device]
+    )
+    assert code == 1 and _lines(err) == [_lines(err)[0]] and _lines(err)[0].startswith("ERROR --device:")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_path_that_is_a_file_is_one_error_line(ct, bundle_root, tmp_path):
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder", encoding="utf-8")
+    code, out, err = _run([str(ct), "-o", str(blocker / "out"), "--bundle-root", str(bundle_root)])
+    assert code == 1 and len(_lines(err)) == 1 and "cannot write the output folder" in err
+    assert blocker.read_text(encoding="utf-8") == "not a folder"
+
+
+def test_a_zip_named_like_a_nifti_gives_plain_case_names(ct, bundle_root, tmp_path):
+    archive = _zip_files(tmp_path / "case_7.nii.gz.zip", {"inner.nii.gz": ct})
+    code, out, err = _run(
+        [str(archive), "-o", str(tmp_path / "out"), "--bundle-root", str(bundle_root), "--no-slicer"]
+    )
+    assert code == 0, err
+    assert (tmp_path / "out" / "case_7_seg.nii.gz").is_file()
