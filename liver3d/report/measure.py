@@ -107,7 +107,13 @@ def measure(
         )
     lab, spacing = to_ras(label, affine)
     affine_ras = ras_affine(affine, label.shape)
-    hu = to_ras(np.asarray(image, dtype=np.float32), affine)[0] if image is not None else None
+    # Everything below works in the labels' bounding box (RAS indices offset by ``origin``): a liver fills a
+    # fraction of a 512x512x300 CT, and the components, masks and HU statistics cost what the box holds.
+    labelled = ndimage.find_objects((lab > 0).astype(np.uint8))
+    crop = labelled[0] if labelled and labelled[0] is not None else tuple(slice(0, n) for n in lab.shape)
+    origin = np.array([sl.start for sl in crop])
+    lab = lab[crop]
+    hu = to_ras(np.asarray(image, dtype=np.float32), affine)[0][crop] if image is not None else None
     voxel_ml = float(np.prod(spacing)) / 1000.0
     liver = (lab == liver_value) | (lab == tumor_value)
     parenchyma = lab == liver_value
@@ -115,13 +121,17 @@ def measure(
     components, count = ndimage.label(tumor, structure=np.ones((3, 3, 3), bool))
     sizes = np.bincount(components.ravel(), minlength=count + 1)[1:]
     order = np.argsort(-sizes, kind="stable")
-    extent = _extent(liver)
+    extent = (
+        [(lo + int(o), hi + int(o)) for (lo, hi), o in zip(_extent(liver), origin)]
+        if liver.any()
+        else [(0, max(n - 1, 0)) for n in label_ras_shape(label, affine)]
+    )
     boxes = ndimage.find_objects(components)
     lesions = []
     for rank, comp in enumerate(order, start=1):
         box = boxes[comp]  # each lesion is measured in its own bounding box: cost grows with its size only
         mask = components[box] == comp + 1
-        offset = np.array([sl.start for sl in box])
+        offset = origin + np.array([sl.start for sl in box])
         local_hu = hu[box] if hu is not None else None
         lesions.append(_lesion(rank, mask, offset, spacing, affine_ras, extent, local_hu, voxel_ml))
     liver_ml = float(liver.sum()) * voxel_ml
@@ -144,6 +154,18 @@ def measure(
         report.liver_mean_hu = float(hu[parenchyma].mean())
         report.liver_std_hu = float(hu[parenchyma].std())
     return report
+
+
+def label_ras_shape(label: np.ndarray, affine: np.ndarray) -> tuple[int, ...]:
+    """The label map's shape once its axes are in RAS order."""
+    order = np.argsort(nib_orientation(affine)[:, 0])
+    return tuple(int(label.shape[a]) for a in order)
+
+
+def nib_orientation(affine: np.ndarray) -> np.ndarray:
+    import nibabel as nib
+
+    return nib.orientations.io_orientation(affine)
 
 
 def _extent(mask: np.ndarray) -> list[tuple[int, int]]:
