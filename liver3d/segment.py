@@ -38,11 +38,12 @@ import numpy as np
 
 from liver3d.data.checks import check_image_data, check_volume_header
 from liver3d.data.datalist import case_name
+from liver3d.errors import InputError
 from liver3d.inference.sanity import Caution, check_ct_intensities, check_segmentation
 from liver3d.io.archive import ArchiveError, unpack_ct_zip
 from liver3d.io.atomic import write_json_atomic
 from liver3d.io.readers import VolumeError, is_dicom_series, is_nifti, read_array
-from liver3d.networks.weights import WeightsError, read_weights, sha256_of, stage_checkpoint
+from liver3d.networks.weights import read_weights, sha256_of, stage_checkpoint
 from liver3d.paths import REPO_ROOT
 
 BUNDLE_ROOT = REPO_ROOT / "bundles" / "liver_tumor_seg"
@@ -66,13 +67,8 @@ format=%(levelname)s %(name)s: %(message)s
 """
 
 
-class SegmentInputError(ValueError):
+class SegmentInputError(InputError):
     """An input ``liver3d segment`` cannot use: ``"<file>: <problem>"``."""
-
-    def __init__(self, path: str | Path, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
 
 
 @dataclass
@@ -265,7 +261,8 @@ def segment(
             outputs["slicer_segmentation"] = final / f"{case}.seg.nrrd"
             shutil.move(raw / f"{produced}.seg.nrrd", outputs["slicer_segmentation"])
         label, label_affine = read_array(label_final)
-        cautions = cautions + check_segmentation(np.asarray(label), label_affine)
+        cautions = cautions + check_segmentation(np.asarray(label), label_affine, ct)
+        del ct
         report, paths = build_report(
             label_final,
             final / f"{case}_report",
@@ -415,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                 if v is not None
             },
         )
-    except (SegmentInputError, WeightsError, VolumeError) as err:
+    except InputError as err:  # bad input, weights, archive or output folder: one line
         print(f"ERROR {err.path}: {err.problem}", file=sys.stderr)
         return 1
     except SystemExit as stop:  # a bundle check already printed its ERROR lines

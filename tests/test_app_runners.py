@@ -119,7 +119,7 @@ def test_missing_or_mismatched_checkpoints_are_named(registry, entries, ct_uploa
         tmp_path / "r.json", {"name": "gone", "task": "segmentation", "overrides": {"bundle_root": "nowhere"}}
     )
     (gone,) = load_registry(tmp_path / "r.json")
-    with pytest.raises(RunError, match=r"checkpoint not found: .*nowhere/models/stage1/model.pt"):
+    with pytest.raises(RunError, match=r"checkpoint not found: .*nowhere/models/release/stage1.pt"):
         run_model(gone, staged, tmp_path / "run")
     spec = {
         "name": "deeper",

@@ -82,7 +82,7 @@ def test_bundle_inference_runs_the_shipped_model_on_a_tiny_ct(tmp_path):
 
 
 def test_segment_warns_when_the_field_of_view_holds_no_liver(tmp_path, capsys):
-    """A thigh-like volume (fat, a muscle ring, bone) in air: the shipped model finds no liver and says so."""
+    """A thigh-like volume (fat, a muscle ring, bone) in air: the command says there is no liver to trust."""
     from liver3d.segment import main
 
     x, y = np.meshgrid(np.arange(96) - 47.5, np.arange(96) - 47.5, indexing="ij")
@@ -96,9 +96,11 @@ def test_segment_warns_when_the_field_of_view_holds_no_liver(tmp_path, capsys):
     nib.save(nib.Nifti1Image(volume.astype(np.int16), np.diag([2.0, 2.0, 3.0, 1.0])), ct)
     assert main([str(ct), "-o", str(tmp_path / "out"), "--quiet", "--no-slicer"]) == 0
     out = capsys.readouterr().out
-    assert "WARNING" in out and "no liver found in the field of view" in out
+    # The shipped model calls part of the muscle ring "liver" (379 mL when measured): the position check
+    # (not to the right of the body's centre) or the volume check must say the result is not a liver.
+    assert "WARNING" in out and "no liver" in out
     report = json.loads((tmp_path / "out" / "thigh_report" / "report.json").read_text(encoding="utf-8"))
-    assert "no_liver" in [w["code"] for w in report["warnings"]]
+    assert {"no_liver", "liver_position"} & {w["code"] for w in report["warnings"]}
 
 
 def test_viewer_offers_the_shipped_model_without_a_registry():

@@ -179,3 +179,16 @@ def test_spacing_comes_from_the_affine():
     # The 200 mL liver of the small-liver test is 1600 mL with 4 mm voxels: plausible.
     label = _label(((slice(60, 85), slice(40, 65), slice(30, 70)), 1))
     assert check_segmentation(label, np.diag([4.0, 4.0, 4.0, 1.0])) == []
+
+
+def test_with_the_ct_a_liver_in_the_middle_of_the_body_is_doubted():
+    """A "liver" centred in the body (a head or a thigh segmented as liver) is flagged; one 50 mm right is not."""
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])  # RAS: +x is the patient's right
+    ct = np.full((100, 100, 40), -1000, np.int16)
+    ct[10:90, 10:90, :] = 40  # the body, centred at x index 49.5
+    centred = np.zeros(ct.shape, np.uint8)
+    centred[35:65, 35:65, 10:30] = 1
+    right = np.zeros(ct.shape, np.uint8)
+    right[60:85, 35:65, 10:30] = 1  # centre at index 72: 45 mm to the right
+    assert "liver_position" in {c.code for c in check_segmentation(centred, affine, ct)}
+    assert "liver_position" not in {c.code for c in check_segmentation(right, affine, ct)}

@@ -15,8 +15,10 @@ Result checks (on the label map, 0 background, 1 liver, 2 tumor):
 - ``no_liver``: less than 100 mL of liver (the field of view holds no liver, or too little to segment);
 - ``liver_volume``: a liver that the scan covers whole, smaller than 400 mL or larger than 4500 mL (adult
   livers are about 1000-2500 mL; cirrhotic and enlarged ones stay inside that wide band);
-- ``liver_position``: the liver's centre on the patient's left (a wrong orientation in the header, or situs
-  inversus);
+- ``liver_position``: the liver's centre not on the patient's right: with the CT, less than 15 mm to the right
+  of the body's centre (real and phantom livers sit 40-75 mm to the right; a "liver" found in a head or a thigh
+  sits in the middle), without it, on the left half of the image (a wrong orientation in the header, situs
+  inversus, or no liver in the field of view at all);
 - ``lesion_outside_liver``: a "lesion" of more than 1 mL whose border touches liver for less than 30% of its
   surface: most likely a neighbouring organ (heart above the dome, stomach, bowel, kidney) taken for tumor;
 - ``lesion_too_large``: a lesion larger than the liver that holds it.
@@ -72,8 +74,14 @@ def check_ct_intensities(hu: np.ndarray) -> list[Caution]:
     ]
 
 
-def check_segmentation(label: np.ndarray, affine: np.ndarray) -> list[Caution]:
-    """Cautions about the liver and lesions of a label map (X, Y, Z) with its voxel-to-world affine."""
+LIVER_RIGHT_OF_BODY_MM = 15.0
+
+
+def check_segmentation(label: np.ndarray, affine: np.ndarray, ct: np.ndarray | None = None) -> list[Caution]:
+    """Cautions about the liver and lesions of a label map (X, Y, Z) with its voxel-to-world affine.
+
+    ``ct`` (HU, the same grid and storage order) lets the position check use the body's centre.
+    """
     label = np.asarray(label)
     spacing = voxel_spacing(affine)
     voxel_ml = float(np.prod(spacing)) / 1000.0
@@ -98,8 +106,20 @@ def check_segmentation(label: np.ndarray, affine: np.ndarray) -> list[Caution]:
                 f"{LIVER_ML_RANGE[1]:.0f} mL of an adult liver that the scan covers whole",
             )
         )
-    side = _liver_side_mm(liver, affine)
-    if side is not None and side < -20.0:
+    body = None
+    if ct is not None and np.shape(ct) == label.shape:
+        body = np.asarray(ct)[::2, ::2, ::2] > -300
+    side = _liver_side_mm(liver, affine, body)
+    if side is not None and body is not None and side < LIVER_RIGHT_OF_BODY_MM:
+        cautions.append(
+            Caution(
+                "liver_position",
+                f"the liver's centre is {side:+.0f} mm from the body's centre along the patient's right "
+                f"(livers sit 40-75 mm to the right): a wrong orientation in the header, a situs inversus, or "
+                "no liver in the field of view (an organ of another region taken for liver)",
+            )
+        )
+    elif side is not None and body is None and side < -20.0:
         cautions.append(
             Caution(
                 "liver_position",
@@ -121,12 +141,16 @@ def _touches_scan_ends(mask: np.ndarray) -> bool:
     return False
 
 
-def _liver_side_mm(liver: np.ndarray, affine: np.ndarray) -> float | None:
-    """World x (RAS, + = patient's right) of the liver's centre minus the label volume's centre, in mm."""
+def _liver_side_mm(liver: np.ndarray, affine: np.ndarray, body: np.ndarray | None = None) -> float | None:
+    """World x (RAS, + = patient's right) of the liver's centre minus the body's centre (``body``: a mask on
+    the grid subsampled by 2) or the volume's centre, in mm."""
     if not liver.any():
         return None
     centre = np.array(ndimage.center_of_mass(liver))
-    middle = (np.array(liver.shape) - 1) / 2.0
+    if body is not None and body.any():
+        middle = np.array(ndimage.center_of_mass(body)) * 2.0
+    else:
+        middle = (np.array(liver.shape) - 1) / 2.0
     # NIfTI affines (what every liver3d reader returns, DICOM included) map voxels to RAS world mm.
     return float((np.asarray(affine)[:3, :3] @ (centre - middle))[0])
 

@@ -15,18 +15,15 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from liver3d.errors import InputError
+
 MAX_UNPACK_RATIO = 20  # a zip may unpack to at most this many times its own size
 MAX_ZIP_MEMBERS = 5000
 NIFTI_MEMBER_SUFFIXES = (".nii.gz", ".nii")
 
 
-class ArchiveError(ValueError):
+class ArchiveError(InputError):
     """A zip that cannot be used; the message names the archive (``"<name>: <problem>"``)."""
-
-    def __init__(self, name: str, problem: str) -> None:
-        self.path = name
-        self.problem = problem
-        super().__init__(f"{name}: {problem}")
 
 
 def _is_hidden(member: str) -> bool:

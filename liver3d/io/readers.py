@@ -15,18 +15,14 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from liver3d.errors import InputError
 from liver3d.io.fast_nifti import sitk_voxels
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
-class VolumeError(ValueError):
+class VolumeError(InputError):
     """A volume that cannot be used, with the file named first: ``"<path>: <problem>"``."""
-
-    def __init__(self, path: str | Path, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
 
 
 def is_nifti(path: str | Path) -> bool:

@@ -26,19 +26,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from liver3d.errors import InputError
 from liver3d.io.atomic import atomic_path, write_json_atomic
 
 WRAPPERS = ("state_dict", "model", "teacher", "student", "module")
 MANIFEST = "manifest.json"
 
 
-class WeightsError(ValueError):
+class WeightsError(InputError):
     """A weight file that cannot be used: ``"<path>: <problem>"``."""
-
-    def __init__(self, path: str | Path, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
 
 
 def sha256_of(path: str | Path) -> str:
