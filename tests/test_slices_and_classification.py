@@ -51,7 +51,7 @@ def test_background_subsampling_and_class_weights(phantom_datalist):
     counts = full.class_counts()
     present = counts > 0
     assert torch.isclose(weights[present].mean(), torch.tensor(1.0))
-    rarest = int(torch.where(present, counts, counts.max() + 1).argmin())  # absent classes get weight 0
+    rarest = int(np.where(present, counts, counts.max() + 1).argmin())  # absent classes get weight 0
     assert weights[rarest] >= weights[counts.argmax()]
 
 

@@ -51,7 +51,7 @@ PHASE_PROBABILITIES = {
 }
 
 # (low, high) mean HU per phase for the tissues whose density depends on the contrast phase. Names are the
-# keys of ``PhaseDensities``; tissues not listed here (fat, air, bone, lung, bile...) do not depend on it.
+# keys draw_phase_densities returns; tissues not listed here (fat, air, bone, lung, bile...) do not depend on it.
 PHASE_HU: dict[Phase, dict[str, tuple[float, float]]] = {
     Phase.NON_CONTRAST: {
         "liver": (50, 70),
