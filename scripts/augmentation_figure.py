@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         for attr in ("prob",):
             if hasattr(tf, attr):
                 setattr(tf, attr, 1.0)
-        inner = getattr(tf, "shifter", None) or getattr(tf, "windower", None)
+        inner = getattr(tf, "inner", None)  # liver3d's wrappers keep their randomness there
         if inner is not None:
             inner.prob = 1.0
         tf.set_random_state(seed=7 + index)

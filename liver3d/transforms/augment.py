@@ -88,7 +88,21 @@ class RandTissueHUShift(RandomizableTransform):
         return img + offset.to(img.device, img.dtype)
 
 
-class RandTissueHUShiftd(MapTransform, RandomizableTransform):
+class _Delegatingd(MapTransform, RandomizableTransform):
+    """A dictionary wrapper whose randomness lives in its array transform ``self.inner``."""
+
+    def __init__(self, keys: KeysCollection, inner: RandomizableTransform, allow_missing_keys: bool) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, 1.0)
+        self.inner = inner
+
+    def set_random_state(self, seed=None, state=None):
+        super().set_random_state(seed, state)
+        self.inner.set_random_state(seed, state)
+        return self
+
+
+class RandTissueHUShiftd(_Delegatingd):
     """Dictionary version of :class:`RandTissueHUShift`; the tissue map comes from ``tissue_key``.
 
     Cases without a tissue map (real CT) pass unchanged.
@@ -105,22 +119,16 @@ class RandTissueHUShiftd(MapTransform, RandomizableTransform):
         prob: float = 0.8,
         allow_missing_keys: bool = False,
     ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        RandomizableTransform.__init__(self, 1.0)
+        inner = RandTissueHUShift(max_shift_hu, per_tissue_max_hu, ignore, smooth_vox, prob)
+        super().__init__(keys, inner, allow_missing_keys)
         self.tissue_key = tissue_key
-        self.shifter = RandTissueHUShift(max_shift_hu, per_tissue_max_hu, ignore, smooth_vox, prob)
-
-    def set_random_state(self, seed=None, state=None):
-        super().set_random_state(seed, state)
-        self.shifter.set_random_state(seed, state)
-        return self
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         if self.tissue_key not in d:
             return d
         for key in self.key_iterator(d):
-            d[key] = self.shifter(d[key], d[self.tissue_key])
+            d[key] = self.inner(d[key], d[self.tissue_key])
         return d
 
 
@@ -148,7 +156,7 @@ class RandWindowHU(RandomizableTransform):
         return ((img - lower) / (upper - lower)).clamp(0.0, 1.0)
 
 
-class RandWindowHUd(MapTransform, RandomizableTransform):
+class RandWindowHUd(_Delegatingd):
     """Dictionary version of :class:`RandWindowHU`."""
 
     def __init__(
@@ -159,19 +167,12 @@ class RandWindowHUd(MapTransform, RandomizableTransform):
         prob: float = 0.5,
         allow_missing_keys: bool = False,
     ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        RandomizableTransform.__init__(self, 1.0)
-        self.windower = RandWindowHU(window, jitter_hu, prob)
-
-    def set_random_state(self, seed=None, state=None):
-        super().set_random_state(seed, state)
-        self.windower.set_random_state(seed, state)
-        return self
+        super().__init__(keys, RandWindowHU(window, jitter_hu, prob), allow_missing_keys)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         for key in self.key_iterator(d):
-            d[key] = self.windower(d[key])
+            d[key] = self.inner(d[key])
         return d
 
 
