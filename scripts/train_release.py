@@ -15,6 +15,15 @@ Steps (each skipped when its output exists, so an interrupted run picks up where
    with their SHA-256 in ``manifest.json`` (read by the bundle's checksum check), plus ``training.json``
    (what was run: seeds, generator version, epochs done, wall time, hardware).
 
+Fine-tuning: ``--init-from DIR`` starts each trained stage from ``DIR/<stage>.pt`` (a release folder, its
+checksums checked) instead of random weights, ``--stages stage2`` trains only the fine stage (the others are
+exported from ``--init-from`` unchanged) and ``--learning-rate`` overrides the recipe's. The 2.1 release
+fine-tune (see the model card) ran::
+
+    python scripts/train_release.py --work release_data/finetune_21 --seed 110 --val-seed 210 \
+        --init-from bundles/liver_tumor_seg/models/release --stages stage2 --learning-rate 0.001 \
+        --epochs-stage2 36 --budget-min-stage2 40 --export-to release_data/finetune_21/release
+
 The recipe is sized for 2 CPU cores in about two hours (``--fast`` model: 2.5 mm fine grid, 5 mm coarse
 grid). On a GPU, ``--fine-pixdim 1.5 1.5 2.0 --epochs-stage1 200 --epochs-stage2 300`` trains the finer model.
 """
@@ -55,6 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--budget-min-stage1", type=float, default=35.0)
     p.add_argument("--budget-min-stage2", type=float, default=60.0)
     p.add_argument("--resume-unfinished", action="store_true", help="continue stages a budget stopped")
+    p.add_argument("--init-from", default=None, help="release folder whose <stage>.pt weights start training")
+    p.add_argument("--stages", nargs="+", choices=sorted(STAGES), default=sorted(STAGES), help="stages to train")
+    p.add_argument("--learning-rate", type=float, default=None, help="override the recipe's learning rate")
     p.add_argument("--export-to", default=str(BUNDLE / "models" / "release"))
     p.add_argument("--skip-export", action="store_true")
     return p.parse_args(argv)
@@ -98,6 +110,10 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         "--budget_min", str(budget),
         "--progress_bar", "False",
     ]  # fmt: skip
+    if args.init_from:
+        cmd += ["--init_weights", str(Path(args.init_from) / f"{stage}.pt")]
+    if args.learning_rate is not None:
+        cmd += ["--learning_rate", str(args.learning_rate)]
     log = run_root / f"{stage}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     print(
@@ -122,12 +138,21 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         "wall_min": round(previous["wall_min"] + (time.perf_counter() - start) / 60, 1),
         "best_metric": best_metric(log),
         "config_files": STAGES[stage],
+        "init_from": args.init_from,
+        "learning_rate": args.learning_rate,
     }
     write_json_atomic(marker, record)
     print(
         f"{stage}: {done}/{epochs} epochs, {record['wall_min']} min, best val mean Dice {record['best_metric']}"
     )
     return record
+
+
+def previous_record(release: Path, stage: str) -> dict:
+    """The training record of a stage exported unchanged from ``release`` (its ``training.json``)."""
+    training = release / "training.json"
+    record = json.loads(training.read_text(encoding="utf-8"))["stages"][stage] if training.is_file() else {}
+    return {**record, "exported_from": str(release)}
 
 
 def best_metric(log: Path) -> float | None:
@@ -144,7 +169,12 @@ def best_metric(log: Path) -> float | None:
 def export(args: argparse.Namespace, work: Path, records: dict) -> None:
     from liver3d.networks.weights import export_release_weights
 
-    sources = {stage: work / "bundle" / "models" / stage / "model.pt" for stage in STAGES}
+    sources = {
+        stage: (work / "bundle" / "models" / stage / "model.pt")
+        if stage in args.stages
+        else Path(args.init_from) / f"{stage}.pt"
+        for stage in STAGES
+    }
     training = {
         "recipe": "scripts/train_release.py " + " ".join(sys.argv[1:]),
         "phantom_generator_version": generator_version(work / "phantoms_train"),
@@ -177,7 +207,16 @@ def main(argv: list[str] | None = None) -> int:
         work = ROOT / work
     make_phantoms(work / "phantoms_train", args.cases, args.seed, args.matrix, args.workers)
     make_phantoms(work / "phantoms_val", args.val_cases, args.val_seed, args.matrix, args.workers)
-    records = {stage: train_stage(stage, args, work) for stage in STAGES}
+    if set(args.stages) != set(STAGES) and not args.init_from:
+        raise SystemExit("--stages without every stage needs --init-from for the stages it does not train")
+    records = {}
+    for stage in STAGES:
+        if stage in args.stages:
+            records[stage] = train_stage(stage, args, work)
+            if args.init_from:
+                records[stage]["started_from"] = previous_record(Path(args.init_from), stage)
+        else:
+            records[stage] = previous_record(Path(args.init_from), stage)
     if not args.skip_export:
         export(args, work, records)
     return 0

@@ -13,6 +13,12 @@ lesions whose look follows the phase (:mod:`liver3d.phantoms.lesions`), a scan r
 with or without the lung bases and heart, or the liver cut by the top or bottom of the scan, or a thin slab)
 and an acquisition (:mod:`liver3d.phantoms.acquisition`: slice thickness and profile, kernel, noise,
 streaks). Phase-independent densities: fat about -100 HU, bone 300-1000, lung bases about -850, bile 0-20.
+
+Cases on a drawn grid (``shape=None``, as the release recipe uses) also vary two things real scans vary and
+the fixed-shape demo cases keep constant (generator 2.1): the size of the left lobe, which ranges from a small
+lateral segment to a large one crossing the midline and reaching the spleen ("beaver tail" liver; left-lobe
+size is among the most variable features of liver morphology), and the reconstruction field of view, which on
+many abdominal CTs is narrower than the patient and cuts the flanks off.
 """
 
 from __future__ import annotations
@@ -74,7 +80,7 @@ class Tissue(IntEnum):
 LIVER_TISSUES = (Tissue.LIVER, Tissue.LIVER_VESSEL, Tissue.HEPATIC_VEIN)
 ORIENTATIONS = ("RAS", "LPS", "LAS")
 #: Bumped whenever a seed's cases change; recorded in every dataset.json and in the model card.
-GENERATOR_VERSION = "2.0"
+GENERATOR_VERSION = "2.1"
 LIVER_CONDITIONS = {"normal": 0.55, "fatty": 0.2, "cirrhosis": 0.15, "hepatomegaly": 0.1}
 #: Scan ranges: the whole upper abdomen (optionally up into the chest), the liver cut by the top or bottom
 #: of the scan, or a thin slab through the liver.
@@ -128,6 +134,8 @@ class _Layout:
     oral_contrast: bool
     spleen_scale: float
     spleen_heterogeneity: float
+    left_lobe_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)  # x, y, z factors on the left lobe's radii
+    fov_fraction: float = 1.0  # reconstructed field of view over the body's width; < 1 cuts the flanks
 
     @property
     def noise_sd(self) -> float:
@@ -216,11 +224,16 @@ def _sample_grid(
     margin = rng.uniform(20, 50)
     needed_x = 2 * layout.a + margin
     needed_y = 2 * layout.b + margin + 40  # room for the table under the patient
+    if layout.fov_fraction < 1.0:  # a field of view narrower than the patient: the flanks are cut
+        needed_x = 2 * layout.a * layout.fov_fraction
+        needed_y = min(needed_y, needed_x)
     z_lo, z_hi = layout.z_range
     if shape is None:
         nx = ny = int(matrix)
         pixel = rng.uniform(0.6, 0.9) * 512 / nx
         pixel = max(pixel, needed_x / nx, needed_y / ny)
+        if layout.fov_fraction < 1.0:
+            pixel = needed_x / nx
         thickness = layout.acquisition.slice_thickness_mm
         nz = max(int(round((z_hi - z_lo) / thickness)), 8)
     else:
@@ -242,6 +255,7 @@ def _sample_layout(
     phase: Phase | str | None = None,
     scan_range: str | None = "abdomen",
     slice_thickness_mm: float | None = None,
+    anatomy_variants: bool = False,
 ) -> _Layout:
     a = rng.uniform(130, 175)
     phase = draw_phase(rng) if phase is None else Phase(phase)
@@ -251,6 +265,12 @@ def _sample_layout(
         raise ValueError(f"scan range {scan_range!r}: choose one of {sorted(SCAN_RANGES)}")
     height = rng.uniform(200, 250)
     hu, densities = _sample_hu(rng, phase, condition)
+    left_lobe, fov = (1.0, 1.0, 1.0), 1.0
+    if anatomy_variants:  # only on drawn grids: fixed-shape cases stay those of generator 2.0
+        if rng.random() < 0.4:
+            left_lobe = (rng.uniform(1.15, 1.6), rng.uniform(1.0, 1.4), rng.uniform(1.2, 1.8))
+        if rng.random() < 0.25:
+            fov = rng.uniform(0.85, 1.0)
     return _Layout(
         a=a,
         b=a * rng.uniform(0.66, 0.82),
@@ -267,6 +287,8 @@ def _sample_layout(
         oral_contrast=bool(rng.random() < 0.25),
         spleen_scale=float(rng.uniform(1.3, 1.7) if condition == "cirrhosis" else rng.uniform(0.8, 1.2)),
         spleen_heterogeneity=float(densities["spleen_heterogeneity"]),
+        left_lobe_scale=tuple(float(v) for v in left_lobe),
+        fov_fraction=float(fov),
     )
 
 
@@ -471,7 +493,14 @@ class _Painter:
             np.array([0.42 * lay.a, 0.64 * lay.b, 0.3 * H]) * right_s * rng.uniform(0.88, 1.12, 3)
         )
         left_c = (-0.04 * lay.a + rng.uniform(-18, 10), 0.36 * lay.b + rng.uniform(-8, 8), zc + 0.08 * H)
-        left_r = tuple(np.array([0.33 * lay.a, 0.26 * lay.b, 0.13 * H]) * left_s * rng.uniform(0.72, 1.28, 3))
+        left_r = tuple(
+            np.array([0.33 * lay.a, 0.26 * lay.b, 0.13 * H])
+            * left_s
+            * rng.uniform(0.72, 1.28, 3)
+            * np.array(lay.left_lobe_scale)
+        )
+        if lay.left_lobe_scale[0] > 1:  # a large left lobe reaches further to the patient's left
+            left_c = (left_c[0] - (lay.left_lobe_scale[0] - 1) * left_r[0] * 0.5, left_c[1], left_c[2])
         lo = np.minimum(np.subtract(right_c, right_r), np.subtract(left_c, left_r)) - 15
         hi = np.maximum(np.add(right_c, right_r), np.add(left_c, left_r)) + 15
         box = g.box(tuple(lo), tuple(hi))
@@ -774,7 +803,7 @@ def generate_phantom(
     """
     if scan_range is None and shape is not None:
         scan_range = "abdomen"
-    layout = _sample_layout(rng, phase, scan_range, slice_thickness_mm)
+    layout = _sample_layout(rng, phase, scan_range, slice_thickness_mm, anatomy_variants=shape is None)
     grid = _sample_grid(rng, layout, shape, matrix)
     if shape is not None:  # the slice profile follows the voxels the caller asked for
         layout.acquisition.slice_thickness_mm = float(grid.spacing[2])
@@ -819,6 +848,8 @@ def generate_phantom(
         "oral_contrast": layout.oral_contrast,
         "body_half_width_mm": layout.a,
         "body_half_depth_mm": layout.b,
+        "left_lobe_scale": list(layout.left_lobe_scale),
+        "fov_fraction": layout.fov_fraction,
         "noise_sd_hu": layout.noise_sd,
         "liver_hu": layout.hu[Tissue.LIVER],
         "spleen_hu": layout.hu[Tissue.SPLEEN],

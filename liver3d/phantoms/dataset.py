@@ -107,9 +107,11 @@ def write_case(
 
 
 def _rounded(value):
-    """Parameters as JSON: floats to 2 decimals, nested dicts kept."""
+    """Parameters as JSON: floats to 2 decimals, nested dicts and lists kept."""
     if isinstance(value, dict):
         return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
     if isinstance(value, bool | str) or value is None:
         return value
     return round(float(value), 2)
