@@ -13,6 +13,10 @@ COMMANDS = {
     "segment": ("liver3d.segment", "liver and tumor segmentation of one CT with the shipped model"),
     "serve": ("liver3d.app.__main__", "the viewer: upload a CT or 2D image, run a bundle, view, download"),
     "demo": ("liver3d.demo", "phantoms -> check -> train -> evaluate -> CAM -> report -> 2D studies"),
+    "evaluate": (
+        "liver3d.evaluate",
+        "voxel and lesion-wise scores (LiTS rules, FROC) of label maps vs references",
+    ),
     "check": ("liver3d.check", "integrity check of a datalist (images, labels, geometry)"),
     "split": ("liver3d.split", "patient-level train/validation/test or k-fold splits"),
     "phantoms": ("liver3d.phantoms.__main__", "CT phantoms with labels and dataset.json"),

@@ -1,4 +1,5 @@
-"""Voxel geometry shared by transforms, inferers and metrics: spacing from an affine, margins in voxels."""
+"""Voxel geometry shared by transforms, inferers, metrics, reports and figures: spacing from an affine, margins
+in voxels, RAS reordering, grid comparison. Nothing here draws; ``liver3d.viz`` imports it, not the reverse."""
 
 from __future__ import annotations
 
@@ -51,3 +52,21 @@ def axcodes(affine: np.ndarray) -> str:
     from nibabel.orientations import aff2axcodes
 
     return "".join(aff2axcodes(np.asarray(affine, dtype=float)))
+
+
+def to_ras(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Reorder a volume's first three axes to RAS; return it and its voxel spacing (mm) in that order."""
+    import nibabel as nib
+
+    ornt = nib.orientations.io_orientation(affine)
+    ras = nib.orientations.apply_orientation(array, ornt)
+    spacing = tuple(float(s) for s in nib.affines.voxel_sizes(affine)[np.argsort(ornt[:, 0])])
+    return ras, spacing  # type: ignore[return-value]
+
+
+def ras_affine(affine: np.ndarray, shape) -> np.ndarray:
+    """The affine of a volume after :func:`to_ras` reordered its axes."""
+    from nibabel.orientations import inv_ornt_aff, io_orientation
+
+    ornt = io_orientation(affine)
+    return np.asarray(affine, dtype=float) @ inv_ornt_aff(ornt, tuple(shape[:3]))

@@ -65,7 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--budget-min-stage2", type=float, default=60.0)
     p.add_argument("--resume-unfinished", action="store_true", help="continue stages a budget stopped")
     p.add_argument("--init-from", default=None, help="release folder whose <stage>.pt weights start training")
-    p.add_argument("--stages", nargs="+", choices=sorted(STAGES), default=sorted(STAGES), help="stages to train")
+    p.add_argument(
+        "--stages", nargs="+", choices=sorted(STAGES), default=sorted(STAGES), help="stages to train"
+    )
     p.add_argument("--learning-rate", type=float, default=None, help="override the recipe's learning rate")
     p.add_argument("--export-to", default=str(BUNDLE / "models" / "release"))
     p.add_argument("--skip-export", action="store_true")

@@ -11,8 +11,7 @@ from PIL import Image
 from liver3d.app import RunError, load_registry, register_model, run_model, stage_upload
 from liver3d.app.runners import download_name
 from liver3d.export import read_slicer_segments
-from liver3d.geometry import same_world_grid
-from liver3d.viz.montage import to_ras
+from liver3d.geometry import same_world_grid, to_ras
 
 MB = 2**20
 

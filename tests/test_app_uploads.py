@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from liver3d.app.uploads import UploadError, display_name, stage_upload
+from liver3d.geometry import to_ras
 from liver3d.io.dicom import write_dicom_series
 from liver3d.io.readers import read_array
-from liver3d.viz.montage import to_ras
 
 MB = 2**20
 

@@ -158,6 +158,16 @@ def test_evaluate_writes_per_case_metrics(trained):
     assert len(rows) == 1 + 2 * 2 and rows[0].startswith("case_id,structure,dice")
     summary = json.loads((out / "metrics_summary.json").read_text(encoding="utf-8"))
     assert {r["structure"] for r in summary} == {"liver", "tumor"}
+    # Lesion-wise tables and the FROC beside the voxel metrics; no probability maps written.
+    lesions = json.loads((out / "lesions_summary.json").read_text(encoding="utf-8"))
+    assert lesions["n_cases"] == 2 and lesions["reference_lesions"] >= 1
+    assert set(lesions["criteria"]) == {"overlap", "iou50"} and len(lesions["froc"]) == 11
+    per_lesion = (out / "lesions_per_lesion.csv").read_text(encoding="utf-8").strip().splitlines()
+    assert len(per_lesion) == 1 + lesions["reference_lesions"]
+    assert (out / "froc.png").stat().st_size > 0 and "FROC threshold" in (
+        out / "lesions_summary.md"
+    ).read_text()
+    assert not list(out.glob("*_prob.nii.gz"))
 
 
 @pytest.mark.slow

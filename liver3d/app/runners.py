@@ -20,10 +20,10 @@ import numpy as np
 from liver3d.app.registry import ModelEntry
 from liver3d.app.uploads import StagedInput
 from liver3d.data.datalist import case_name
+from liver3d.geometry import to_ras
 from liver3d.io.atomic import atomic_path, write_json_atomic
 from liver3d.io.readers import VolumeError, read_array
 from liver3d.networks.weights import WeightsError
-from liver3d.viz.montage import to_ras
 
 Progress = Callable[[float, str], None]
 

@@ -13,11 +13,11 @@ from torch import nn
 from liver3d.attribution.maps import attribute
 from liver3d.attribution.targets import MeanClassProbability
 from liver3d.data.datalist import case_name
+from liver3d.geometry import to_ras
 from liver3d.inference.invert import MapsToInputGrid
 from liver3d.io.nifti import save_nifti
 from liver3d.io.readers import read_array
 from liver3d.viz.composite import save_composite
-from liver3d.viz.montage import to_ras
 
 REGIONS = ("prediction", "all")
 KINDS = ("segmentation", "classifier")

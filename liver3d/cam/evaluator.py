@@ -24,12 +24,12 @@ from liver3d.cam.gradcam import compute_cam, layer_by_name
 from liver3d.cam.scoring import CamScores, format_cam_table, seed_thresholds
 from liver3d.data.datalist import case_name
 from liver3d.evaluation.report import write_csv
+from liver3d.geometry import to_ras
 from liver3d.inference.invert import MapsToInputGrid
 from liver3d.io.atomic import atomic_path
 from liver3d.io.nifti import save_nifti
 from liver3d.io.readers import read_array
 from liver3d.transforms.slicing import VolumeToSlices, stack_slices
-from liver3d.viz.montage import to_ras
 
 GATINGS = ("probability", "prediction", "none")
 MODES = ("slices", "volume")

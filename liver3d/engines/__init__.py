@@ -2,12 +2,13 @@
 
 from liver3d.engines.checkpoints import latest_checkpoint, load_model_weights
 from liver3d.engines.classification import ClassificationReport, ConfusionMetric, classification_metrics
-from liver3d.engines.handlers import TrainingCurves, VolumeMetrics, WallClockBudget
+from liver3d.engines.handlers import LesionMetrics, TrainingCurves, VolumeMetrics, WallClockBudget
 
 __all__ = [
     "ClassificationReport",
     "ConfusionMetric",
     "TrainingCurves",
+    "LesionMetrics",
     "VolumeMetrics",
     "WallClockBudget",
     "classification_metrics",

@@ -10,8 +10,10 @@ import torch
 from ignite.engine import Engine, Events
 
 from liver3d.data.datalist import case_name
+from liver3d.evaluation.detection import FROC_THRESHOLDS, format_lesion_tables, summarize_lesions
+from liver3d.evaluation.lesions import CaseLesions, score_case_lesions, threshold_matches
 from liver3d.evaluation.metrics import StructureScores, format_table, score_case, summarize
-from liver3d.evaluation.report import write_csv, write_evaluation
+from liver3d.evaluation.report import write_csv, write_evaluation, write_lesion_evaluation
 from liver3d.geometry import voxel_spacing
 from liver3d.labels import load_label_table
 from liver3d.viz.figures import save_figure
@@ -133,6 +135,67 @@ class VolumeMetrics:
         write_evaluation(self.scores, self.output_dir, self.seed)
         print(format_table(summarize(self.scores, self.seed)))
         print(f"per-case metrics: {self.output_dir / 'metrics_per_case.csv'}")
+
+
+def _affine_of(x) -> np.ndarray:
+    affine = getattr(x, "affine", None)
+    if affine is None:
+        return np.eye(4)
+    affine = np.asarray(torch.as_tensor(affine, dtype=torch.float64))
+    return affine[0] if affine.ndim == 3 else affine
+
+
+class LesionMetrics:
+    """Lesion-wise detection scores of every prediction (:mod:`liver3d.evaluation.lesions`), beside
+    :class:`VolumeMetrics` on the same evaluator.
+
+    ``pred_key`` holds labels on the reference's grid, ``label_key`` the reference as loaded; with
+    ``prob_key`` (class probabilities on the same grid, e.g. ``save_probabilities`` in inference.json) the
+    tumor channel is thresholded at ``thresholds`` for the FROC curve. On completion writes the files of
+    :data:`liver3d.evaluation.report.LESION_FILES` to ``output_dir`` and prints the tables.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | Path,
+        pred_key: str = "pred",
+        label_key: str = "label",
+        prob_key: str | None = None,
+        thresholds: tuple[float, ...] = FROC_THRESHOLDS,
+        seed: int = 0,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.pred_key, self.label_key, self.prob_key = pred_key, label_key, prob_key
+        self.thresholds, self.seed = tuple(float(t) for t in thresholds), seed
+        self.cases: list[CaseLesions] = []
+        self.froc: dict[float, list[CaseLesions]] = {}
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, lambda e: (self.cases.clear(), self.froc.clear()))
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._iteration)
+        engine.add_event_handler(Events.COMPLETED, self._completed)
+
+    def _iteration(self, engine: Engine) -> None:
+        output = engine.state.output
+        for item in output if isinstance(output, list) else [output]:
+            pred, ref = item[self.pred_key], item[self.label_key]
+            source = (getattr(ref, "meta", {}) or {}).get("filename_or_obj", f"case{len(self.cases)}")
+            case, affine = case_name(str(source)), _affine_of(ref)
+            ref_array = np.asarray(ref.detach().cpu())
+            self.cases.append(score_case_lesions(np.asarray(pred.detach().cpu()), ref_array, affine, case))
+            if self.prob_key and self.prob_key in item:
+                tumor = load_label_table().value("tumor")
+                prob = np.asarray(item[self.prob_key].detach().cpu(), dtype=np.float32)[tumor]
+                ref_3d = ref_array[0] if ref_array.ndim == 4 else ref_array
+                for t, matched in threshold_matches(prob, ref_3d, affine, self.thresholds, case).items():
+                    self.froc.setdefault(t, []).append(matched)
+
+    def _completed(self, engine: Engine) -> None:
+        if not self.cases:
+            return
+        write_lesion_evaluation(self.cases, self.output_dir, self.froc or None, self.seed)
+        print(format_lesion_tables(summarize_lesions(self.cases, seed=self.seed)))
+        print(f"lesion metrics: {self.output_dir / 'lesions_summary.json'}")
 
 
 class WallClockBudget:

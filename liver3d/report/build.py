@@ -108,7 +108,7 @@ def build_report(
 def _liver_centre(label: np.ndarray, affine) -> list[float]:
     from scipy import ndimage
 
-    from liver3d.viz.montage import to_ras
+    from liver3d.geometry import to_ras
 
     lab_ras, _ = to_ras(label, affine)
     mask = lab_ras > 0

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from nibabel.orientations import inv_ornt_aff, io_orientation
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from liver3d.geometry import ras_affine, to_ras
 from liver3d.labels import load_label_table
-from liver3d.viz.montage import to_ras
 
 
 @dataclass
@@ -57,12 +56,6 @@ class LiverReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def ras_affine(affine: np.ndarray, shape) -> np.ndarray:
-    """The affine of the volume after its axes are reordered to RAS (as :func:`liver3d.viz.montage.to_ras`)."""
-    ornt = io_orientation(affine)
-    return np.asarray(affine, dtype=float) @ inv_ornt_aff(ornt, tuple(shape[:3]))
 
 
 def longest_axial_diameter(mask_2d: np.ndarray, spacing_xy: tuple[float, float]) -> float:

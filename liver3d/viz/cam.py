@@ -15,9 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from liver3d.cam.pseudomask import cam_to_mask  # noqa: E402
+from liver3d.geometry import to_ras  # noqa: E402
 from liver3d.io.readers import read_array  # noqa: E402
 from liver3d.viz.figures import save_figure  # noqa: E402
-from liver3d.viz.montage import radiological_view, to_ras  # noqa: E402
+from liver3d.viz.montage import radiological_view  # noqa: E402
 from liver3d.windows import window_bounds  # noqa: E402
 
 

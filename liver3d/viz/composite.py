@@ -16,8 +16,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from liver3d.geometry import to_ras  # noqa: E402
 from liver3d.viz.figures import save_figure  # noqa: E402
-from liver3d.viz.montage import draw_overlay, radiological_view, to_ras  # noqa: E402
+from liver3d.viz.montage import draw_overlay, radiological_view  # noqa: E402
 from liver3d.windows import window_bounds  # noqa: E402
 
 

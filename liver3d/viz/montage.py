@@ -15,17 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 
+from liver3d.geometry import to_ras  # noqa: E402
 from liver3d.io.atomic import atomic_path  # noqa: E402
 from liver3d.labels import load_label_table  # noqa: E402
 from liver3d.windows import window_bounds  # noqa: E402
-
-
-def to_ras(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """Reorder a volume's axes to RAS; return it and its voxel spacing (mm)."""
-    ornt = nib.orientations.io_orientation(affine)
-    ras = nib.orientations.apply_orientation(array, ornt)
-    spacing = tuple(float(s) for s in nib.affines.voxel_sizes(affine)[np.argsort(ornt[:, 0])])
-    return ras, spacing  # type: ignore[return-value]
 
 
 def radiological_view(slice_ras: np.ndarray) -> np.ndarray:

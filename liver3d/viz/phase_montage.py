@@ -17,9 +17,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from liver3d.geometry import to_ras  # noqa: E402
 from liver3d.io.atomic import atomic_path  # noqa: E402
 from liver3d.labels import load_label_table  # noqa: E402
-from liver3d.viz.montage import radiological_view, to_ras  # noqa: E402
+from liver3d.viz.montage import radiological_view  # noqa: E402
 
 WINDOW_HU = (-160.0, 240.0)
 
