@@ -24,3 +24,17 @@ def config_path(name: str) -> Path:
             f"{path}: preset file not found (set LIVER3D_CONFIGS to the folder holding it)"
         )
     return path
+
+
+def bundles_dir() -> Path:
+    """The folder holding the MONAI bundles (``LIVER3D_BUNDLES`` overrides it)."""
+    override = os.environ.get("LIVER3D_BUNDLES")
+    return Path(override) if override else REPO_ROOT / "bundles"
+
+
+def bundle_dir(name: str) -> Path:
+    """One bundle's folder (``configs/``, ``docs/``, ``models/``)."""
+    path = bundles_dir() / name
+    if not (path / "configs").is_dir():
+        raise FileNotFoundError(f"{path}: no such bundle (set LIVER3D_BUNDLES to the folder holding it)")
+    return path

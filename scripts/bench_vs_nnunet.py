@@ -200,7 +200,9 @@ def nnunet_train_predict(plans: dict, name: str, budget_s: float, args, test_ima
         json.dumps(plans, indent=2)
     )
     device = torch.device(args.device)
-    trainer = BudgetTrainer({**plans, "continue_training": False}, "3d_fullres", 0, dataset_json, device=device)
+    trainer = BudgetTrainer(
+        {**plans, "continue_training": False}, "3d_fullres", 0, dataset_json, device=device
+    )
     trainer.num_iterations_per_epoch = args.iterations_per_epoch
     trainer.num_val_iterations_per_epoch = 2
     start = time.perf_counter()
