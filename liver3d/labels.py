@@ -27,6 +27,12 @@ class Label:
     value: int
     name: str
     color: tuple[int, int, int]
+    #: DICOM SEG codes: {"category": (scheme, value, meaning), "type": (...)}; None when the table gives none.
+    codes: tuple[tuple[str, tuple[str, str, str]], ...] | None = None
+
+    def code(self, kind: str) -> tuple[str, str, str] | None:
+        """The (scheme, value, meaning) of this label's segmented property ``kind`` ("category", "type")."""
+        return dict(self.codes or ()).get(kind)
 
     @property
     def color_float(self) -> tuple[float, float, float]:
@@ -83,10 +89,25 @@ class LabelTable:
         return {str(i): lab.name for i, lab in enumerate(self.labels)}
 
 
+def _codes(raw: dict | None) -> tuple[tuple[str, tuple[str, str, str]], ...] | None:
+    if raw is None:
+        return None
+    out = []
+    for kind, triple in raw.items():
+        scheme, value, meaning = (str(v) for v in triple)
+        out.append((str(kind), (scheme, value, meaning)))
+    return tuple(out)
+
+
 def _parse(data: dict, source: str) -> LabelTable:
     try:
         labels = tuple(
-            Label(int(item["value"]), str(item["name"]), tuple(int(c) for c in item["color"]))  # type: ignore[arg-type]
+            Label(
+                int(item["value"]),
+                str(item["name"]),
+                tuple(int(c) for c in item["color"]),  # type: ignore[arg-type]
+                _codes(item.get("codes")),
+            )
             for item in data["labels"]
         )
     except (KeyError, TypeError, ValueError) as err:

@@ -10,6 +10,8 @@ OUTDIR:
 - ``<case>.seg.nrrd``: the same as a 3D Slicer segmentation (named, coloured segments);
 - ``<case>_report/``: the structured report (``report.json``, ``report.md``, ``report.html``) and its
   three-plane figure ``<case>_seg_planes.png``, with a "Warnings" section when something is doubtful;
+- ``<case>_seg.dcm`` (``--dicom-seg``, DICOM series input only): the same as a DICOM Segmentation
+  (highdicom) referencing the source series, for PACS and clinical viewers;
 - ``<case>_result.json``: what was run (input, weights and their SHA-256, settings), every output with its
   meaning, the warnings and the time each step took.
 
@@ -129,6 +131,15 @@ def _weights(bundle_root: Path) -> dict[str, dict]:
     return files
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("liver3d")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def check_device(device: str | None) -> str | None:
     """``device`` as torch understands it, or a :class:`SegmentInputError` (e.g. ``cuda`` without a GPU)."""
     if not device:
@@ -196,6 +207,7 @@ def segment(
     fast: bool = False,
     device: str | None = None,
     slicer: bool = True,
+    dicom_seg: bool = False,
     progress: bool = True,
     settings: dict | None = None,
 ) -> SegmentResult:
@@ -233,6 +245,10 @@ def segment(
         clock = time.perf_counter()
         bar.set_description(STEPS[0])
         image = resolve_input(source, staging)
+        if dicom_seg and not is_dicom_series(image):
+            raise SegmentInputError(
+                source, "--dicom-seg needs a DICOM series as input (a DICOM SEG references it)"
+            )
         case = case_name(source.name[:-4] if source.name.lower().endswith(".zip") else str(source))
         ct, ct_affine, cautions = read_checked_ct(image, source)
         weights = _weights(bundle_root)
@@ -261,6 +277,27 @@ def segment(
             outputs["slicer_segmentation"] = final / f"{case}.seg.nrrd"
             shutil.move(raw / f"{produced}.seg.nrrd", outputs["slicer_segmentation"])
         label, label_affine = read_array(label_final)
+        if dicom_seg:
+            from liver3d.export.dicom_seg import DicomSegError, write_dicom_seg
+
+            try:
+                written = write_dicom_seg(
+                    np.asarray(label), label_affine, image, final / f"{case}_seg.dcm", _version()
+                )
+            except DicomSegError as err:
+                raise SegmentInputError(source, f"DICOM SEG: {err.path}: {err.problem}") from err
+            outputs["dicom_seg"] = written.path
+            if written.filled_identifiers:
+                cautions = cautions + [
+                    Caution(
+                        "dicom_identifiers",
+                        "the source series has blank "
+                        + ", ".join(written.filled_identifiers)
+                        + " (de-identified?); "
+                        "the DICOM SEG references identifiers filled in from the file headers or derived from the "
+                        "Frame of Reference UID, which a PACS holding the original series will not match",
+                    )
+                ]
         cautions = cautions + check_segmentation(np.asarray(label), label_affine, ct)
         del ct
         report, paths = build_report(
@@ -343,6 +380,7 @@ def _result_record(source, bundle_root, weights, fast, device, outputs, cautions
     meaning = {
         "label_map": "label map on the input's grid: 0 background, 1 liver, 2 tumor (uint8 NIfTI)",
         "slicer_segmentation": "3D Slicer segmentation (.seg.nrrd) with liver and tumor segments",
+        "dicom_seg": "DICOM Segmentation (binary, one segment per label, SNOMED CT codes) referencing the source series",
         "report_json": "structured report: liver volume, lesions (volume, longest axial diameter, position), "
         "tumor burden, warnings",
         "report_markdown": "the structured report as Markdown",
@@ -384,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: a GPU when there is one)")
     parser.add_argument("--no-slicer", action="store_true", help="skip the .seg.nrrd file")
     parser.add_argument(
+        "--dicom-seg", action="store_true", help="also write a DICOM SEG (input must be a DICOM series)"
+    )
+    parser.add_argument(
         "--fine-pixdim",
         type=float,
         nargs=3,
@@ -405,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             fast=args.fast,
             device=args.device,
             slicer=not args.no_slicer,
+            dicom_seg=args.dicom_seg,
             progress=not args.quiet,
             settings={
                 k: v

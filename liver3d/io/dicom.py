@@ -35,6 +35,7 @@ def write_dicom_series(
         "0010|0020": Path(str(volume)).name.split(".")[0],
         "0020|000d": uid + ".1",
         "0020|000e": uid + ".2",
+        "0020|0052": uid + ".3",  # frame of reference: every slice shares the patient coordinate system
         "0020|0037": orientation,
         "0028|1052": "0",  # rescale intercept: stored values are HU
         "0028|1053": "1",
