@@ -22,6 +22,7 @@ COMMANDS = {
     "phantoms": ("liver3d.phantoms.__main__", "CT phantoms with labels and dataset.json"),
     "images2d": ("liver3d.phantoms.images2d.__main__", "labelled 2D images for the 2D studies"),
     "report": ("liver3d.report.__main__", "structured report of a segmentation"),
+    "bundle": ("liver3d.bundles", "bundle list / path NAME / export NAME DIR: the shipped MONAI bundles"),
     "export": (
         "liver3d.export.__main__",
         "export onnx: both cascade stages as ONNX, checked with onnxruntime",

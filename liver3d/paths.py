@@ -1,20 +1,33 @@
-"""Where the shared presets in ``configs/`` are found.
+"""Where the shared presets (``labels.json``, ``windows.json``) and the MONAI bundles are found.
 
-``configs/`` sits beside the package in the repository (an editable install). Set ``LIVER3D_CONFIGS``
-to use another folder of presets.
+In a checkout (an editable install) they sit beside the package: ``configs/`` and ``bundles/``. An installed
+wheel carries copies of both as package data, ``liver3d/_presets/`` and ``liver3d/_bundles/`` (``setup.py``
+puts them there at build time), found with :mod:`importlib.resources`. ``LIVER3D_CONFIGS`` and
+``LIVER3D_BUNDLES`` point at other folders (an override wins over both).
 """
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PRESETS_PACKAGE_DIR = "_presets"
+BUNDLES_PACKAGE_DIR = "_bundles"
+
+
+def _packaged(name: str) -> Path | None:
+    """A data folder shipped inside the installed package, when there is one (a wheel install)."""
+    folder = resources.files("liver3d").joinpath(name)
+    return Path(str(folder)) if folder.is_dir() else None
 
 
 def configs_dir() -> Path:
     override = os.environ.get("LIVER3D_CONFIGS")
-    return Path(override) if override else REPO_ROOT / "configs"
+    if override:
+        return Path(override)
+    return _packaged(PRESETS_PACKAGE_DIR) or REPO_ROOT / "configs"
 
 
 def config_path(name: str) -> Path:
@@ -27,14 +40,26 @@ def config_path(name: str) -> Path:
 
 
 def bundles_dir() -> Path:
-    """The folder holding the MONAI bundles (``LIVER3D_BUNDLES`` overrides it)."""
+    """The folder holding the MONAI bundles."""
     override = os.environ.get("LIVER3D_BUNDLES")
-    return Path(override) if override else REPO_ROOT / "bundles"
+    if override:
+        return Path(override)
+    return _packaged(BUNDLES_PACKAGE_DIR) or REPO_ROOT / "bundles"
+
+
+def bundle_names() -> list[str]:
+    root = bundles_dir()
+    return (
+        sorted(p.name for p in root.iterdir() if (p / "configs" / "metadata.json").is_file())
+        if root.is_dir()
+        else []
+    )
 
 
 def bundle_dir(name: str) -> Path:
     """One bundle's folder (``configs/``, ``docs/``, ``models/``)."""
     path = bundles_dir() / name
     if not (path / "configs").is_dir():
-        raise FileNotFoundError(f"{path}: no such bundle (set LIVER3D_BUNDLES to the folder holding it)")
+        known = ", ".join(bundle_names()) or "none"
+        raise FileNotFoundError(f"{path}: no such bundle (known: {known}; LIVER3D_BUNDLES sets the folder)")
     return path

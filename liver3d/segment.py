@@ -46,9 +46,9 @@ from liver3d.io.archive import ArchiveError, unpack_ct_zip
 from liver3d.io.atomic import write_json_atomic
 from liver3d.io.readers import VolumeError, is_dicom_series, is_nifti, read_array
 from liver3d.networks.weights import read_weights, sha256_of, stage_checkpoint
-from liver3d.paths import REPO_ROOT
+from liver3d.paths import bundle_dir
 
-BUNDLE_ROOT = REPO_ROOT / "bundles" / "liver_tumor_seg"
+BUNDLE_ROOT = bundle_dir("liver_tumor_seg")
 STEPS = ("read and check", "segment (stage 1 + 2)", "report", "write")
 QUIET_LOGGING = """[loggers]
 keys=root

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from liver3d.io.atomic import write_json_atomic
-from liver3d.paths import REPO_ROOT
+from liver3d.paths import bundles_dir
 
 TASKS = {
     "segmentation": ("liver_tumor_seg", ["inference.json"]),
@@ -55,7 +55,7 @@ class ModelEntry:
 
     @property
     def bundle_configs(self) -> Path:
-        return REPO_ROOT / "bundles" / self.bundle / "configs"
+        return bundles_dir() / self.bundle / "configs"
 
     def config_files(self) -> list[str]:
         return [str(self.bundle_configs / c) for c in self.configs]
@@ -132,7 +132,7 @@ def shipped_models() -> list[ModelEntry]:
     Today the ``liver_tumor_seg`` release cascade (``bundles/liver_tumor_seg/models/release/``), when its weight
     files are present.
     """
-    root = REPO_ROOT / "bundles" / "liver_tumor_seg"
+    root = bundles_dir() / "liver_tumor_seg"
     if not all((root / "models" / "release" / f"{s}.pt").is_file() for s in ("stage1", "stage2")):
         return []
     release = root / "models" / "release"
