@@ -49,6 +49,10 @@ STUDIES_2D = {
 }
 
 
+class DemoFailed(RuntimeError):
+    """A demo step that failed; ``main`` prints the message and exits 1."""
+
+
 def _phantoms(out: Path, cases: int, seed: int, shape, workers: int, label: str) -> Path:
     datalist = write_phantom_dataset(out, cases, seed, shape, workers=workers)
     n_cases, findings = run_check(str(datalist))
@@ -60,7 +64,7 @@ def _phantoms(out: Path, cases: int, seed: int, shape, workers: int, label: str)
         f"      {label}: {n_cases} cases, {tumors} tumors, seed {seed} -> {datalist}; check: {errors} errors"
     )
     if errors:
-        raise SystemExit(f"the generated {label} phantoms failed the dataset check")
+        raise DemoFailed(f"the generated {label} phantoms failed the dataset check")
     return datalist
 
 
@@ -86,7 +90,7 @@ def run_bundle(bundle: str, configs: list[str], overrides: dict, log: Path) -> N
             print("      " + line.split(" - INFO - ")[-1])
     if proc.returncode != 0:
         tail = "\n".join(text.splitlines()[-15:])
-        raise SystemExit(f"bundle run failed (exit {proc.returncode}); log: {log}\n{tail}")
+        raise DemoFailed(f"bundle run failed (exit {proc.returncode}); log: {log}\n{tail}")
     print(f"      ({time.perf_counter() - start:.0f} s, log {log})")
 
 
@@ -123,6 +127,14 @@ def real_ct_step(out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run_demo(argv)
+    except DemoFailed as err:
+        print(f"ERROR demo: {err}", file=sys.stderr)
+        return 1
+
+
+def run_demo(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m liver3d.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo_out", help="output folder")
     parser.add_argument("--train-cases", type=int, default=12)

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from liver3d.bundle_support import raise_input_errors
 from liver3d.data.checks import check_image_data, check_volume_header
 from liver3d.data.datalist import case_name
 from liver3d.errors import InputError
@@ -194,8 +195,9 @@ def _run_bundle(
             **overrides,
         )
         bundle_logger.setLevel(level)
-        workflow.initialize()
-        workflow.run()
+        with raise_input_errors():  # a bad input or weight file arrives here as its InputError
+            workflow.initialize()
+            workflow.run()
         workflow.finalize()
 
 
@@ -454,11 +456,10 @@ def main(argv: list[str] | None = None) -> int:
                 if v is not None
             },
         )
-    except InputError as err:  # bad input, weights, archive or output folder: one line
-        print(f"ERROR {err.path}: {err.problem}", file=sys.stderr)
+    except InputError as err:  # bad input, weights, archive or output folder: one line per problem
+        for line in err.lines():
+            print(line, file=sys.stderr)
         return 1
-    except SystemExit as stop:  # a bundle check already printed its ERROR lines
-        return int(stop.code or 1) if isinstance(stop.code, int) else 1
     finally:
         signal.signal(signal.SIGTERM, previous)
     for caution in result.cautions:

@@ -69,10 +69,17 @@ def test_dataset_stops_with_one_line_per_unreadable_image(tmp_path, capsys):
         {"image": str(good), "label": 0, "patient_id": "p1"},
         {"image": str(bad), "label": 0, "patient_id": "p2"},
     ]
-    with pytest.raises(SystemExit):
+    with pytest.raises(VolumeError) as info:
         ImageDataset(entries)
+    assert len(info.value.findings) == 1 and info.value.findings[0][0].endswith("bad.png")
+    assert info.value.lines()[0].startswith("ERROR ") and "ok.png" not in " ".join(info.value.lines())
+    # Through the bundle-support helper (as bundle configs build it): the same line, and exit 1.
+    from liver3d.bundle_support import checked
+
+    with pytest.raises(SystemExit) as stop:
+        checked(ImageDataset, entries)
     err = capsys.readouterr().err
-    assert "ERROR" in err and "bad.png" in err and "ok.png" not in err
+    assert stop.value.code == 1 and "ERROR" in err and "bad.png" in err and "ok.png" not in err
 
 
 def test_folder_and_csv_datalists(tmp_path):

@@ -110,6 +110,7 @@ def test_tumor_presence_of_volumes(phantom_dir):
 
 def test_empty_validation_split_stops_with_a_message():
     from liver3d.data import require_nonempty
+    from liver3d.errors import InputError
 
-    with pytest.raises(SystemExit, match="no cases in val"):
+    with pytest.raises(InputError, match="no cases in val"):
         require_nonempty({"train": [1, 2], "val": [], "test": []})

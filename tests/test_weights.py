@@ -158,15 +158,24 @@ def test_missing_and_unexpected_keys_do_not_fit_the_network(tmp_path):
         load_weights(_linear(), _saved(tmp_path, state))
 
 
-def test_require_weights_prints_one_error_line_and_exits(tmp_path, capsys):
+def test_require_weights_raises_and_the_bundle_helper_prints_one_error_line(tmp_path, capsys):
+    from liver3d.bundle_support import checked, raise_input_errors
+
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00\x01garbage")
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(WeightsError):
         require_weights(_linear(), bad)
+    with pytest.raises(SystemExit) as info:
+        checked(require_weights, _linear(), bad)
     assert info.value.code == 1
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ERROR ") and str(bad) in lines[0]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert (
+        lines[0].startswith("ERROR ")
+        and str(bad) in lines[0]
+        and lines[1].startswith("stopped before writing")
+    )
+    with raise_input_errors(), pytest.raises(WeightsError):  # in-process callers get the typed error
+        checked(require_weights, _linear(), bad)
 
 
 def test_require_weights_returns_the_loaded_network(tmp_path):

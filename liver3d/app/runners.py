@@ -9,7 +9,6 @@ to download. ``progress(fraction, message)`` is called between steps.
 from __future__ import annotations
 
 import contextlib
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,11 +18,12 @@ import numpy as np
 
 from liver3d.app.registry import ModelEntry
 from liver3d.app.uploads import StagedInput
+from liver3d.bundle_support import raise_input_errors
 from liver3d.data.datalist import case_name
+from liver3d.errors import InputError
 from liver3d.geometry import to_ras
 from liver3d.io.atomic import atomic_path, write_json_atomic
-from liver3d.io.readers import VolumeError, read_array
-from liver3d.networks.weights import WeightsError
+from liver3d.io.readers import read_array
 
 Progress = Callable[[float, str], None]
 
@@ -62,24 +62,13 @@ def require_checkpoints(entry: ModelEntry) -> None:
 
 @contextlib.contextmanager
 def bundle_errors(entry: ModelEntry):
-    """Turn a bundle's ``SystemExit`` (its input checks) and load errors into a :class:`RunError`."""
-    captured = io.StringIO()
+    """Run a bundle's components with typed input errors (:func:`liver3d.bundle_support.raise_input_errors`)
+    and turn any :class:`~liver3d.errors.InputError` (bad upload, checkpoint, datalist) into a :class:`RunError`."""
     try:
-        with contextlib.redirect_stderr(captured):
+        with raise_input_errors():
             yield
-    except SystemExit as err:
-        lines = [ln for ln in captured.getvalue().splitlines() if ln.startswith("ERROR")]
-        raise RunError("\n".join(lines) or f"the {entry.bundle} bundle stopped (exit {err.code})") from err
-    except (VolumeError, WeightsError) as err:
-        raise RunError(str(err)) from err
-    except RuntimeError as err:
-        if "state_dict" in str(err) or "size mismatch" in str(err):
-            first = str(err).splitlines()[0]
-            raise RunError(
-                f"model {entry.name!r}: the checkpoint does not fit the network its registry entry builds "
-                f"({first}); give the overrides it was trained with"
-            ) from err
-        raise
+    except InputError as err:
+        raise RunError("\n".join(err.lines())) from err
 
 
 def read_volume_ras(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float], np.ndarray]:

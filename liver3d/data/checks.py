@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from liver3d.errors import InputError
 from liver3d.geometry import axcodes, same_world_grid
 from liver3d.io.readers import VolumeError, read_array, read_header
 
@@ -18,6 +19,10 @@ from liver3d.io.readers import VolumeError, read_array, read_header
 SPACING_RANGE_MM = (0.05, 20.0)
 # Image and label affines that differ by more than this (mm, or unitless for direction terms) mismatch.
 AFFINE_TOLERANCE = 1e-3
+
+
+class DatasetError(InputError):
+    """Inputs of a bundle run that cannot be used: every problem found, one finding each."""
 
 
 @dataclass(frozen=True)
@@ -206,21 +211,17 @@ def check_datalist(
 def require_valid_inputs(
     entries: Iterable[dict], allowed_labels: Sequence[int] | None = None, header_only: bool = True
 ) -> list[dict]:
-    """Check a bundle's inputs before any work starts; print one ``ERROR <file>: <problem>`` line per fault.
+    """Check a bundle's inputs before any work starts; returns the entries unchanged when they are usable.
 
-    Exits (``SystemExit(1)``) when there is an error, so ``monai.bundle run`` stops with these lines rather than
-    a traceback, and nothing is written. Returns the entries unchanged otherwise.
+    Raises :class:`DatasetError` carrying every ``ERROR`` finding (bundle configs call this through
+    :func:`liver3d.bundle_support.checked`, which prints them and stops the run before anything is written).
     """
-    import sys
-
     from liver3d.labels import load_label_table
 
     entries = list(entries)
     allowed = list(allowed_labels) if allowed_labels is not None else list(load_label_table().values)
     findings = [f for f in check_datalist(entries, allowed, header_only=header_only) if f.severity == "ERROR"]
     if findings:
-        for finding in findings:
-            print(finding, file=sys.stderr)
-        print(f"stopped before writing anything: {len(findings)} problem(s) in the inputs", file=sys.stderr)
-        raise SystemExit(1)
+        first = findings[0]
+        raise DatasetError(first.path, first.problem, [(f.path, f.problem) for f in findings])
     return entries

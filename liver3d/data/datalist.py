@@ -9,11 +9,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from liver3d.errors import InputError
 from liver3d.io.readers import NIFTI_SUFFIXES
 
 
-class DatalistError(ValueError):
-    """A datalist that cannot be used; the message names the file."""
+class DatalistError(InputError):
+    """A datalist that cannot be used, raised as ``DatalistError("<path>: <problem>")``."""
+
+    def __init__(self, message: str) -> None:
+        path, sep, problem = message.partition(": ")
+        super().__init__(path if sep else "datalist", problem if sep else message)
 
 
 def case_name(path: str | Path) -> str:

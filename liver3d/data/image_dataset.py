@@ -11,7 +11,6 @@ Item: ``image`` (C, H, W) float tensor, ``label`` (long scalar), ``image_path``,
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -19,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from liver3d.data.classes import inverse_frequency_weights
+from liver3d.errors import InputError
 from liver3d.io.images2d import read_image_2d
 from liver3d.io.readers import VolumeError
 
@@ -46,25 +46,23 @@ class ImageDataset(Dataset):
         self.augmentation = augmentation
         self.images: list[torch.Tensor] = []
         self.original_sizes: list[tuple[int, int]] = []  # (H, W) before preprocessing
-        errors: list[str] = []
+        errors: list[VolumeError] = []
         for entry in self.entries:
             try:
                 raw = read_image_2d(entry["image"], self.channels)
             except VolumeError as err:
-                errors.append(f"ERROR {err}")
+                errors.append(err)
                 continue
             self.original_sizes.append(tuple(raw.shape[-2:]))
             self.images.append(self._preprocess(raw))
-        if errors:
-            for line in errors:
-                print(line, file=sys.stderr)
-            print(f"stopped before writing anything: {len(errors)} unreadable image(s)", file=sys.stderr)
-            raise SystemExit(1)
+        if errors:  # every unreadable image at once, before any training
+            raise VolumeError(errors[0].path, errors[0].problem, [(e.path, e.problem) for e in errors])
         shapes = {tuple(img.shape) for img in self.images}
         if len(shapes) > 1:
-            raise SystemExit(
-                f"ERROR preprocessing gives images of different shapes {sorted(shapes)[:3]}; "
-                "resize to one size (e.g. Resized with a fixed spatial_size)"
+            raise InputError(
+                "preprocessing",
+                f"gives images of different shapes {sorted(shapes)[:3]}; resize to one size "
+                "(e.g. Resized with a fixed spatial_size)",
             )
 
     def prepare(self, entry: dict) -> torch.Tensor:

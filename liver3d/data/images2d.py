@@ -165,12 +165,9 @@ def require_image_datalist(
     patient_pattern: str | None = None,
     key: str = "training",
 ) -> list[dict]:
-    """:func:`image_datalist` for bundle configs: a bad datalist stops the run with one ``ERROR`` line
-    (exit 1) instead of a config-evaluation traceback."""
-    import sys
-
+    """:func:`image_datalist` for bundle configs (called through :func:`liver3d.bundle_support.checked`):
+    raises :class:`DatalistError`, also for a ``patient_pattern`` that is not a regular expression."""
     try:
         return image_datalist(source, class_names, columns, patient_pattern, key)
-    except (DatalistError, re.error) as err:
-        print(f"ERROR {err}", file=sys.stderr)
-        raise SystemExit(1) from None
+    except re.error as err:
+        raise DatalistError(f"patient_pattern: not a regular expression ({err})") from err

@@ -12,6 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from liver3d.errors import InputError
+
+
+class SplitError(InputError):
+    """A split that leaves a part a bundle needs empty."""
+
 
 def group_by_patient(entries: Sequence[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -102,7 +108,7 @@ def require_nonempty(split: dict[str, list], parts: Sequence[str] = ("train", "v
     empty = [p for p in parts if not split.get(p)]
     if empty:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in split.items())
-        raise SystemExit(
-            f"ERROR split: no cases in {', '.join(empty)} ({sizes}); add patients or raise val_fraction"
+        raise SplitError(
+            "split", f"no cases in {', '.join(empty)} ({sizes}); add patients or raise val_fraction"
         )
     return split

@@ -173,7 +173,7 @@ def _short(err: BaseException) -> str:
 
 
 def require_files(paths: list[str | Path], what: str = "file") -> None:
-    """Raise one clear error listing every missing file (e.g. checkpoints) before any work starts."""
+    """Raise one :class:`VolumeError` naming every missing file (e.g. checkpoints) before any work starts."""
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
-        raise FileNotFoundError(f"missing {what}{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+        raise VolumeError(missing[0], f"{what} not found", [(m, f"{what} not found") for m in missing])

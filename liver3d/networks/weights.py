@@ -139,17 +139,10 @@ def load_weights(network: nn.Module, path: str | Path, check: bool = True) -> nn
 
 
 def require_weights(network: nn.Module, path: str | Path) -> nn.Module:
-    """Bundle-config form of :func:`load_weights`: one ``ERROR <file>: <problem>`` line and exit 1 on failure.
-
-    Used in ``initialize`` so that nothing is read or written when a weight file is bad.
-    """
-    import sys
-
-    try:
-        return load_weights(network, path)
-    except WeightsError as err:
-        print(f"ERROR {err}", file=sys.stderr)
-        raise SystemExit(1) from None
+    """:func:`load_weights` under the name bundle configs use in ``initialize`` (through
+    :func:`liver3d.bundle_support.checked`), so nothing is read or written when a weight file is bad.
+    Raises :class:`WeightsError`."""
+    return load_weights(network, path)
 
 
 def half_precision(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

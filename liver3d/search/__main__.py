@@ -39,7 +39,7 @@ def parse_overrides(tokens: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from monai.bundle import ConfigParser
 
-    from liver3d.search.runner import HyperparameterSearch
+    from liver3d.search.runner import HyperparameterSearch, SearchFailed
 
     parser = argparse.ArgumentParser(prog="python -m liver3d.search", description=__doc__.split("\n\n")[1])
     parser.add_argument(
@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         overrides=overrides,
         storage=setting("search_storage"),
     )
-    search.run()
+    try:
+        search.run()
+    except SearchFailed as err:
+        print(f"ERROR {err.path}: {err.problem}", file=sys.stderr)
+        return 1
     return 0
 
 

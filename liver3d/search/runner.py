@@ -27,6 +27,14 @@ from liver3d.search.space import suggest, validate_space
 PRUNERS = ("hyperband", "successive_halving", "median", "none")
 
 
+class SearchFailed(RuntimeError):
+    """A search that ended without a completed trial: ``path`` and ``problem`` as for input errors."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}")
+
+
 class PruningReporter:
     """Reports the validator's ``metric`` to an Optuna trial after each validation; stops a pruned run."""
 
@@ -208,7 +216,7 @@ class HyperparameterSearch:
         self._plot_history(study)
         print(format_search_table(rows, summary))
         if not complete:
-            raise SystemExit("ERROR search: no trial completed (all pruned or failed); see trials.csv")
+            raise SearchFailed("search", "no trial completed (all pruned or failed); see trials.csv")
         print(f"best values: {self.output_dir / 'best_config.json'} (add it after the study config)")
         return summary
 
