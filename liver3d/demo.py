@@ -84,10 +84,11 @@ def run_bundle(bundle: str, configs: list[str], overrides: dict, log: Path) -> N
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False)
     text = log.read_text(encoding="utf-8")
     for line in text.splitlines():
-        if "Metrics --" in line or line.startswith(
-            ("|", "per-case metrics", "n = ", "AUC (", "Grad-CAM hot regions")
+        message = line.split(" - INFO - ")[-1]  # bundle log lines carry "<time> - <logger> - INFO - "
+        if "Metrics --" in line or message.startswith(
+            ("|", "per-case metrics", "lesion metrics", "n = ", "AUC (", "Grad-CAM hot regions")
         ):
-            print("      " + line.split(" - INFO - ")[-1])
+            print("      " + message)
     if proc.returncode != 0:
         tail = "\n".join(text.splitlines()[-15:])
         raise DemoFailed(f"bundle run failed (exit {proc.returncode}); log: {log}\n{tail}")

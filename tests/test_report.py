@@ -126,7 +126,7 @@ def test_cli_names_bad_input_and_writes_nothing(phantom_dir, tmp_path, capsys):
     assert "missing.nii.gz" in capsys.readouterr().err
 
 
-def test_bundle_report_step_writes_one_report_per_segmented_case(phantom_dir, tmp_path, capsys):
+def test_bundle_report_step_writes_one_report_per_segmented_case(phantom_dir, tmp_path, caplog):
     """``report.json`` of liver_tumor_seg calls this after inference: one report folder per ``*_seg.nii.gz``."""
     import shutil
 
@@ -139,4 +139,4 @@ def test_bundle_report_step_writes_one_report_per_segmented_case(phantom_dir, tm
     folders = reports_for_outputs(data, tmp_path)
     assert [f.name for f in folders] == [f"{name}_report"]
     assert (folders[0] / "report.json").is_file()
-    assert "no segmentation for" in capsys.readouterr().out  # the second case has none
+    assert "no segmentation for" in caplog.text  # the second case has none

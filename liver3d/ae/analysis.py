@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +34,8 @@ from liver3d.io.atomic import atomic_path
 from liver3d.io.nifti import save_nifti
 from liver3d.labels import load_label_table
 from liver3d.viz.figures import save_figure
+
+log = logging.getLogger(__name__)
 
 
 def score_error_map(
@@ -185,15 +188,16 @@ class PatchAEAnalysis:
             model_affine = np.asarray(torch.as_tensor(d["image"].affine), dtype=float)
             latents += self.latents(d["image"], label, case, model_affine)
             cases.append({"case_id": case, **scores})
-            print(
+            log.info(
+                "%s",
                 f"[{n + 1}/{len(self.data)}] {case}: tumor AUROC {scores['auroc']:.3f}, "
-                f"lesions hit {scores['lesions_hit']}/{scores['lesions']}"
+                f"lesions hit {scores['lesions_hit']}/{scores['lesions']}",
             )
         summary = _summary(cases, self.liver_fpr)
         summary["latent_separability"] = latent_separability(latents)
         self._write(cases, summary, latents)
-        print(format_ae_table(cases, summary))
-        print(f"error maps, latents, embedding and tables: {self.output_dir}")
+        log.info("\n%s", format_ae_table(cases, summary))
+        log.info("%s", f"error maps, latents, embedding and tables: {self.output_dir}")
         return {"cases": cases, "summary": summary}
 
     def _write(self, cases: list[dict], summary: dict, latents: list[dict]) -> None:

@@ -3,6 +3,7 @@ tumor (or liver) probability depends on, as NIfTI plus a three-plane PNG over th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from liver3d.inference.invert import MapsToInputGrid
 from liver3d.io.nifti import save_nifti
 from liver3d.io.readers import read_array
 from liver3d.viz.composite import save_composite
+
+log = logging.getLogger(__name__)
 
 REGIONS = ("prediction", "all")
 KINDS = ("segmentation", "classifier")
@@ -102,7 +105,8 @@ class AttributionRunner:
                 self.window,
                 title=f"{case}: {self.method}, class {self.class_index} ({self.kind}; probability {value:.3f})",
             )
-            print(
-                f"[{n + 1}/{len(self.data)}] {case}: explained value {value:.4f}; {stem}.nii.gz, {stem}.png"
+            log.info(
+                "%s",
+                f"[{n + 1}/{len(self.data)}] {case}: explained value {value:.4f}; {stem}.nii.gz, {stem}.png",
             )
         return written

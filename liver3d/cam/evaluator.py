@@ -12,6 +12,7 @@ affine (a heatmap over the CT in 3D Slicer), and scored against the label map by
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from liver3d.io.atomic import atomic_path
 from liver3d.io.nifti import save_nifti
 from liver3d.io.readers import read_array
 from liver3d.transforms.slicing import VolumeToSlices, stack_slices
+
+log = logging.getLogger(__name__)
 
 GATINGS = ("probability", "prediction", "none")
 MODES = ("slices", "volume")
@@ -173,14 +176,14 @@ class CamEvaluator:
                 reference = np.isin(label_ras, s.reference)
                 scores.score_case(case, s.name, cam_ras, reference, self.opening_radius, self.closing_radius)
             prob_rows += _probability_rows(case, probs, self.mode, self.class_names)
-            print(f"[{n + 1}/{len(self.data)}] {case}: CAM volumes {cams.shape[1:]}")
+            log.info("%s", f"[{n + 1}/{len(self.data)}] {case}: CAM volumes {cams.shape[1:]}")
         summary = scores.summary(self.n_bootstrap)
         self._write(scores, summary, prob_rows)
         if self.overlays and self.save_cams:
             self._overlays(scores, cam_paths)
         table = format_cam_table(summary)
-        print(table)
-        print(f"CAM volumes, tables and overlays: {self.output_dir}")
+        log.info("\n%s", table)
+        log.info("%s", f"CAM volumes, tables and overlays: {self.output_dir}")
         return {"summary": summary, "scores": scores}
 
     def _write(self, scores: CamScores, summary: list[dict], prob_rows: list[dict]) -> None:

@@ -14,6 +14,7 @@ Writes to ``output_dir``: ``cam_regions.json`` (one record per image), ``cam_loc
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,8 @@ from liver3d.cam.pseudomask import iou
 from liver3d.cam.regions import box_iou, hot_regions, mask_box
 from liver3d.io.atomic import atomic_path, write_json_atomic
 from liver3d.io.images2d import read_image_2d
+
+log = logging.getLogger(__name__)
 
 TARGETS = ("predicted", "label")
 
@@ -105,8 +108,8 @@ class CamLocalizer2D:
         table = format_localization_table(summary, self.box_layer, self.threshold)
         with atomic_path(self.output_dir / "cam_localization.md") as tmp:
             tmp.write_text(table + "\n", encoding="utf-8")
-        print(table)
-        print(f"CAM regions, scores and figures: {self.output_dir}")
+        log.info("\n%s", table)
+        log.info("%s", f"CAM regions, scores and figures: {self.output_dir}")
         return summary
 
     def _record(self, index: int, probs: np.ndarray, target: int, cams: dict[str, np.ndarray]) -> dict:

@@ -4,6 +4,7 @@ that writes the evaluation report (tables, per-sample CSV, confusion matrix and 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from liver3d.evaluation.binary import format_threshold_table, threshold_report
 from liver3d.evaluation.classification import classification_report, format_classification_table
 from liver3d.evaluation.report import write_csv
 from liver3d.io.atomic import atomic_path
+
+log = logging.getLogger(__name__)
 
 STATISTICS = ("balanced_accuracy", "accuracy", "recall")
 PRED_AND_LABEL = from_engine(["pred", "label"])
@@ -181,14 +184,14 @@ class ClassificationReport:
             tmp.write_text(table + "\n", encoding="utf-8")
         with atomic_path(out / "classification_report.json") as tmp:
             tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
-        print(table)
-        print(f"report, predictions and figures: {out}")
+        log.info("\n%s", table)
+        log.info("%s", f"report, predictions and figures: {out}")
 
     def _binary(self, probs: np.ndarray) -> dict | None:
         positive = self.class_names.index(self.positive_class)
         y = (np.asarray(self.labels) == positive).astype(int)
         if y.min() == y.max():
-            print(f"no ROC: every sample is {'' if y[0] else 'not '}{self.positive_class}")
+            log.warning("no ROC: every sample is %s%s", "" if y[0] else "not ", self.positive_class)
             return None
         return threshold_report(
             y,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from liver3d.evaluation.report import write_csv, write_evaluation, write_lesion_
 from liver3d.geometry import voxel_spacing
 from liver3d.labels import load_label_table
 from liver3d.viz.figures import save_figure
+
+log = logging.getLogger(__name__)
 
 
 class TrainingCurves:
@@ -133,8 +136,8 @@ class VolumeMetrics:
         if not self.scores:
             return
         write_evaluation(self.scores, self.output_dir, self.seed)
-        print(format_table(summarize(self.scores, self.seed)))
-        print(f"per-case metrics: {self.output_dir / 'metrics_per_case.csv'}")
+        log.info("\n%s", format_table(summarize(self.scores, self.seed)))
+        log.info("%s", f"per-case metrics: {self.output_dir / 'metrics_per_case.csv'}")
 
 
 def _affine_of(x) -> np.ndarray:
@@ -194,8 +197,8 @@ class LesionMetrics:
         if not self.cases:
             return
         write_lesion_evaluation(self.cases, self.output_dir, self.froc or None, self.seed)
-        print(format_lesion_tables(summarize_lesions(self.cases, seed=self.seed)))
-        print(f"lesion metrics: {self.output_dir / 'lesions_summary.json'}")
+        log.info("\n%s", format_lesion_tables(summarize_lesions(self.cases, seed=self.seed)))
+        log.info("%s", f"lesion metrics: {self.output_dir / 'lesions_summary.json'}")
 
 
 class WallClockBudget:

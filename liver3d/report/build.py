@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from liver3d.labels import load_label_table
 from liver3d.report.measure import LiverReport, measure
 from liver3d.report.render import write_report
 from liver3d.viz.composite import save_composite
+
+log = logging.getLogger(__name__)
 
 
 def _on_label_grid(
@@ -125,12 +128,13 @@ def reports_for_outputs(
         case = case_name(str(entry["image"]))
         seg = Path(output_dir) / f"{case}{suffix}"
         if not seg.is_file():
-            print(f"no segmentation for {case} at {seg}; no report")
+            log.warning("no segmentation for %s at %s; no report", case, seg)
             continue
         report, paths = build_report(seg, Path(output_dir) / f"{case}_report", entry["image"], window)
-        print(
+        log.info(
+            "%s",
             f"{case}: liver {report.liver_volume_ml:.0f} mL, {report.lesion_count} lesion(s), burden "
-            f"{report.tumor_burden_percent:.1f}% -> {paths['html']}"
+            f"{report.tumor_burden_percent:.1f}% -> {paths['html']}",
         )
         folders.append(paths["html"].parent)
     return folders

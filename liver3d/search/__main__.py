@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import logging
 import sys
 
 
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     from monai.bundle import ConfigParser
 
     from liver3d.search.runner import HyperparameterSearch, SearchFailed
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the trials and the table
 
     parser = argparse.ArgumentParser(prog="python -m liver3d.search", description=__doc__.split("\n\n")[1])
     parser.add_argument(

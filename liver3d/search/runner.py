@@ -13,6 +13,7 @@ per epoch for every trial, pruned ones dashed).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ from ignite.engine import Engine, Events
 from liver3d.evaluation.report import write_csv
 from liver3d.io.atomic import atomic_path, write_json_atomic
 from liver3d.search.space import suggest, validate_space
+
+log = logging.getLogger(__name__)
 
 PRUNERS = ("hyperband", "successive_halving", "median", "none")
 
@@ -148,7 +151,7 @@ class HyperparameterSearch:
                 "progress_bar": False,
             }
         )
-        print(f"trial {trial.number}: {params}")
+        log.info("%s", f"trial {trial.number}: {params}")
         workflow = ConfigWorkflow(config_file=self.config_files, workflow_type=None, **overrides)
         workflow.initialize()
         reporter = PruningReporter(trial, self.metric, self.direction == "maximize")
@@ -214,10 +217,10 @@ class HyperparameterSearch:
         with atomic_path(self.output_dir / "search_summary.md") as tmp:
             tmp.write_text(format_search_table(rows, summary) + "\n", encoding="utf-8")
         self._plot_history(study)
-        print(format_search_table(rows, summary))
+        log.info("\n%s", format_search_table(rows, summary))
         if not complete:
             raise SearchFailed("search", "no trial completed (all pruned or failed); see trials.csv")
-        print(f"best values: {self.output_dir / 'best_config.json'} (add it after the study config)")
+        log.info("%s", f"best values: {self.output_dir / 'best_config.json'} (add it after the study config)")
         return summary
 
     def _plot_history(self, study) -> None:
