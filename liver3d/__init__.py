@@ -25,6 +25,8 @@ _SUBMODULES = {
     "search",
     "attribution",
     "ae",
+    "bundle_support",
+    "errors",
     "transforms",
     "viz",
     "windows",

@@ -50,6 +50,7 @@ def parse_args(argv):
     p.add_argument("--budget-min", type=float, default=10.0, help="training wall time per method")
     p.add_argument("--plans", nargs="+", choices=("default", "reduced"), default=["default", "reduced"])
     p.add_argument("--iterations-per-epoch", type=int, default=25, help="nnU-Net iterations per epoch")
+    p.add_argument("--val-interval", type=int, default=5, help="liver3d validation every N epochs")
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-liver3d", action="store_true")
     p.add_argument("--skip-nnunet", action="store_true")
@@ -254,7 +255,7 @@ def liver3d_train_predict(work: Path, train: Path, test: Path, budget_min: float
     common = {"bundle_root": str(root), "device": f"$torch.device('{args.device}')", "num_workers": 0}
     train_overrides = {
         **common, "dataset_dir": str(train), "val_fraction": args.val_fraction, "max_epochs": 10000,
-        "val_interval": 5, "learning_rate": 0.003, "resume": False, "budget_min": budget_min / 2, "progress_bar": False,
+        "val_interval": args.val_interval, "learning_rate": 0.003, "resume": False, "budget_min": budget_min / 2, "progress_bar": False,
     }  # fmt: skip
     import torch
 

@@ -46,3 +46,18 @@ def test_bad_names_and_occupied_folders(tmp_path, capsys):
     assert cli(["bundle", "export", "liver_tumor_seg", str(tmp_path / "full")]) == 1
     assert "exists and is not empty" in capsys.readouterr().err
     assert (tmp_path / "full" / "x").read_text() == "mine"
+
+
+def test_every_module_bundle_configs_name_is_reachable_from_the_package():
+    """Configs write ``$import liver3d`` then ``liver3d.<module>.<name>``: each such module must load lazily."""
+    import re
+
+    import liver3d
+    from liver3d.paths import bundles_dir
+
+    used = set()
+    for path in bundles_dir().glob("*/configs/**/*.json"):
+        used |= set(re.findall(r"liver3d\.([a-z_0-9]+)\.", path.read_text(encoding="utf-8")))
+    assert used and "bundle_support" in used
+    for name in sorted(used):
+        assert getattr(liver3d, name) is not None, name
