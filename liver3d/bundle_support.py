@@ -28,8 +28,24 @@ def raise_input_errors() -> Iterator[None]:
     token = _RAISE.set(True)
     try:
         yield
+    except RuntimeError as err:  # MONAI wraps what a config expression raises: hand back the InputError
+        cause = input_error_in(err)
+        if cause is None:
+            raise
+        raise cause from err
     finally:
         _RAISE.reset(token)
+
+
+def input_error_in(err: BaseException) -> InputError | None:
+    """The :class:`InputError` an exception was raised from (its ``__cause__`` / ``__context__`` chain)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, InputError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def checked(check: Callable[..., T], *args, **kwargs) -> T:

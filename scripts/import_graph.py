@@ -46,7 +46,11 @@ def edges(package: Path) -> Counter:
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 if node.level:  # relative import
-                    base = here.split(".")[: -node.level] if path.name != "__init__.py" else here.split(".")[: len(here.split(".")) - node.level + 1]
+                    base = (
+                        here.split(".")[: -node.level]
+                        if path.name != "__init__.py"
+                        else here.split(".")[: len(here.split(".")) - node.level + 1]
+                    )
                     targets = [".".join(base + ([node.module] if node.module else []))]
                 elif node.module:
                     targets = [node.module]
@@ -69,7 +73,10 @@ def draw(counts: Counter, out: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     nodes = sorted({n for pair in counts for n in pair})
-    pos = {n: (math.cos(2 * math.pi * i / len(nodes)), math.sin(2 * math.pi * i / len(nodes))) for i, n in enumerate(nodes)}
+    pos = {
+        n: (math.cos(2 * math.pi * i / len(nodes)), math.sin(2 * math.pi * i / len(nodes)))
+        for i, n in enumerate(nodes)
+    }
     both = set(cycles(counts))
     fig, ax = plt.subplots(figsize=(9, 9))
     for (a, b), n in counts.items():

@@ -302,10 +302,10 @@ def download_name(path: str | Path, staged: StagedInput) -> str:
 
 def _load_weights(parser, network) -> None:
     """Load the bundle's ``model_path`` checkpoint into ``network`` on the bundle's device."""
-    from liver3d.engines import load_model_weights
+    from liver3d.networks.weights import load_weights
 
-    device = parser.get_parsed_content("device")
-    network.load_state_dict(load_model_weights(parser.get_parsed_content("model_path"), device))
+    load_weights(network, parser.get_parsed_content("model_path"))  # strict; a misfit is a WeightsError
+    network.to(parser.get_parsed_content("device"))
 
 
 def _loaded_cam_evaluator(parser):
