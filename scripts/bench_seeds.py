@@ -1,0 +1,131 @@
+"""Train a bundle config under several seeds and print each metric's mean ± SD (and every run's value).
+
+    python scripts/bench_seeds.py --bundle liver_slice_cls --configs train.json evaluate.json \\
+        --metric eval/test/classification_report.json:balanced_accuracy --seeds 0 1 2 \\
+        --set dataset_dir=demo_out/phantoms max_epochs=12
+
+Each seed runs ``python -m monai.bundle run`` in its own bundle root (``--work``/seed_<k>) with ``--seed k``
+(the bundle's ``set_determinism`` seed: weights, augmentation, loader workers; the patient split keeps its own
+``split_seed`` unless ``--set split_seed=...``), then reads every ``--metric FILE:KEY`` (FILE relative to that
+bundle root, KEY a dotted path into its JSON; list items by index, or by ``name=value`` to pick a row).
+Writes ``seeds.json`` and ``seeds.md`` to ``--work``; with ``--floor KEY=VALUE`` it reports which runs fall
+below a floor and exits 1 when any does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def read_metric(path: Path, key: str):
+    """``key`` (dotted; ``3`` indexes a list, ``structure=liver`` picks the row whose field matches) in ``path``."""
+    value = json.loads(path.read_text(encoding="utf-8"))
+    for part in key.split("."):
+        if isinstance(value, list):
+            if "=" in part:
+                field, wanted = part.split("=", 1)
+                value = next(row for row in value if str(row.get(field)) == wanted)
+            else:
+                value = value[int(part)]
+        else:
+            value = value[part]
+    return float(value)
+
+
+def summarize(values: dict[str, list[float]]) -> dict[str, dict]:
+    out = {}
+    for metric, xs in values.items():
+        out[metric] = {
+            "values": xs,
+            "mean": statistics.fmean(xs),
+            "sd": statistics.stdev(xs) if len(xs) > 1 else 0.0,
+            "min": min(xs),
+            "max": max(xs),
+        }
+    return out
+
+
+def markdown(summary: dict[str, dict], seeds: list[int], floors: dict[str, float]) -> str:
+    lines = ["| metric | mean ± SD | " + " | ".join(f"seed {s}" for s in seeds) + " | floor |"]
+    lines.append("|---|---|" + "---|" * len(seeds) + "---|")
+    for metric, s in summary.items():
+        cells = " | ".join(f"{v:.3f}" for v in s["values"])
+        floor = floors.get(metric)
+        lines.append(
+            f"| {metric} | {s['mean']:.3f} ± {s['sd']:.3f} | {cells} | {'' if floor is None else floor} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--configs", nargs="+", required=True, help="config files of the bundle, in merge order")
+    p.add_argument(
+        "--metric", nargs="+", required=True, help="FILE:KEY, FILE relative to the run's bundle root"
+    )
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--set", nargs="*", default=[], help="KEY=VALUE overrides for every run")
+    p.add_argument("--floor", nargs="*", default=[], help="KEY=VALUE: a metric's floor")
+    p.add_argument("--work", default=str(ROOT / "bench_out" / "seeds"))
+    args = p.parse_args(argv)
+    configs = ROOT / "bundles" / args.bundle / "configs"
+    files = "[" + ",".join(f"'{configs / c}'" for c in args.configs) + "]"
+    overrides = [kv.split("=", 1) for kv in args.set]
+    floors = {k: float(v) for k, v in (f.split("=", 1) for f in args.floor)}
+    work = Path(args.work)
+    values: dict[str, list[float]] = {m.split(":", 1)[1]: [] for m in args.metric}
+    seconds = []
+    for seed in args.seeds:
+        root = work / f"seed_{seed}"
+        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", files,
+               "--meta_file", str(configs / "metadata.json"), "--bundle_root", str(root), "--seed", str(seed),
+               "--resume", "False"]  # fmt: skip
+        for key, value in overrides:
+            cmd += [f"--{key}", value]
+        root.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with open(root / "run.log", "w", encoding="utf-8") as log:
+            code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        seconds.append(time.perf_counter() - start)
+        if code != 0:
+            print(f"seed {seed}: run failed (exit {code}); see {root / 'run.log'}", file=sys.stderr)
+            return 1
+        for metric in args.metric:
+            file, key = metric.split(":", 1)
+            values[key].append(read_metric(root / file, key))
+        print(
+            f"seed {seed}: "
+            + ", ".join(f"{k} {v[-1]:.3f}" for k, v in values.items())
+            + f" ({seconds[-1]:.0f} s)"
+        )
+    summary = summarize(values)
+    table = markdown(summary, args.seeds, floors)
+    below = {
+        k: [s for s, v in zip(args.seeds, summary[k]["values"]) if v < f]
+        for k, f in floors.items()
+        if k in summary
+    }
+    record = {"bundle": args.bundle, "configs": args.configs, "seeds": args.seeds, "overrides": args.set,
+              "summary": summary, "floors": floors, "below_floor": below, "seconds": seconds}  # fmt: skip
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "seeds.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    (work / "seeds.md").write_text(table + "\n", encoding="utf-8")
+    print(table)
+    failing = {k: v for k, v in below.items() if v}
+    if failing:
+        print("below floor: " + "; ".join(f"{k} in seeds {v}" for k, v in failing.items()), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
