@@ -49,7 +49,10 @@ def parse_args(argv):
     p.add_argument("--val-fraction", type=float, default=0.17)
     p.add_argument("--budget-min", type=float, default=10.0, help="training wall time per method")
     p.add_argument("--plans", nargs="+", choices=("default", "reduced"), default=["default", "reduced"])
-    p.add_argument("--iterations-per-epoch", type=int, default=25, help="nnU-Net iterations per epoch")
+    p.add_argument(
+        "--iterations-per-epoch", type=int, default=5,
+        help="nnU-Net iterations per epoch (its default is 250; small, so the wall-clock budget is kept to an epoch)",
+    )  # fmt: skip
     p.add_argument("--val-interval", type=int, default=5, help="liver3d validation every N epochs")
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-liver3d", action="store_true")
@@ -191,9 +194,11 @@ def nnunet_train_predict(plans: dict, name: str, budget_s: float, args, test_ima
         def on_epoch_end(self):
             super().on_epoch_end()
             elapsed = time.perf_counter() - self.budget_start
+            per_epoch = elapsed / self.current_epoch  # current_epoch counts the epochs done
             if self.current_epoch == 1:
-                self.lr_scheduler.max_steps = max(2, int(budget_s // elapsed))
-            if elapsed >= budget_s or self.current_epoch >= self.lr_scheduler.max_steps:
+                self.lr_scheduler.max_steps = max(1, int(budget_s // per_epoch))
+            # Stop when the next epoch would not end within the budget (or the schedule is done).
+            if elapsed + per_epoch > budget_s or self.current_epoch >= self.lr_scheduler.max_steps:
                 raise BudgetReached
 
     dataset_json = json.loads((Path(nnUNet_raw) / DATASET_NAME / "dataset.json").read_text())
