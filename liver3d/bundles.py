@@ -60,6 +60,12 @@ def export_bundle(name: str, out_dir: str | Path) -> Path:
 
 def run_command(folder: Path) -> str:
     configs = folder / "configs"
+    if not (configs / "inference.json").is_file():
+        names = ", ".join(sorted(p.name for p in configs.glob("*.json") if p.name != "metadata.json"))
+        return (
+            f"python -m monai.bundle run --config_file \"['{configs}/train.json', ...]\" "
+            f"--meta_file {configs / 'metadata.json'} --bundle_root {folder}   (configs: {names})"
+        )
     return (
         f"python -m monai.bundle run --config_file {configs / 'inference.json'} "
         f"--meta_file {configs / 'metadata.json'} --bundle_root {folder} --input CT.nii.gz --output_dir out/"

@@ -27,7 +27,7 @@ from liver3d.evaluation.detection import FROC_THRESHOLDS, format_lesion_tables
 from liver3d.evaluation.lesions import CaseLesions, score_case_lesions, threshold_matches
 from liver3d.evaluation.metrics import format_table, score_case
 from liver3d.evaluation.report import write_evaluation, write_lesion_evaluation
-from liver3d.geometry import same_world_grid, to_ras
+from liver3d.geometry import same_world_grid, voxel_spacing
 from liver3d.io.readers import VolumeError, read_array
 from liver3d.labels import load_label_table
 
@@ -151,8 +151,7 @@ def evaluate(
         ref, ref_affine = _read_labels(pair.reference)
         pred, affine = _read_labels(pair.prediction)
         pred = _on_reference_grid(pred, affine, ref, ref_affine, pair.prediction)
-        _, spacing = to_ras(ref, ref_affine)
-        voxel_scores += score_case(pred, ref, spacing, pair.case)
+        voxel_scores += score_case(pred, ref, voxel_spacing(ref_affine), pair.case)  # storage-order spacing
         lesions.append(score_case_lesions(pred, ref, ref_affine, pair.case))
         if pair.probabilities is not None:
             prob = _read_probabilities(pair.probabilities, ref, ref_affine)

@@ -174,6 +174,11 @@ def reduced_plans(plans: dict) -> tuple[dict, dict]:
     return reduced, {"before": before, "after": after}
 
 
+def _unwrapped(network):
+    """The module under torch.compile's wrapper (nnU-Net compiles on CUDA): its keys have no ``_orig_mod.``."""
+    return getattr(network, "_orig_mod", network)
+
+
 def nnunet_train_predict(plans: dict, name: str, budget_s: float, args, test_images: Path, out: Path) -> dict:
     """Train nnU-Net's trainer on fold 0 for ``budget_s`` seconds in-process, then predict the test images."""
     import torch
@@ -226,7 +231,7 @@ def nnunet_train_predict(plans: dict, name: str, budget_s: float, args, test_ima
     )  # fmt: skip
     predictor.manual_initialization(
         trainer.network, trainer.plans_manager, trainer.configuration_manager,
-        [{k: v.detach().cpu() for k, v in trainer.network.state_dict().items()}], dataset_json,
+        [{k: v.detach().cpu() for k, v in _unwrapped(trainer.network).state_dict().items()}], dataset_json,
         "nnUNetTrainer", trainer.inference_allowed_mirroring_axes,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
@@ -277,6 +282,9 @@ def liver3d_train_predict(work: Path, train: Path, test: Path, budget_min: float
         state = torch.load(latest_checkpoint(root / "models" / stage), map_location="cpu", weights_only=True)
         iterations += int(state["trainer"]["iteration"])
     train_s = time.perf_counter() - start
+    missing = [s for s in ("stage1", "stage2") if not (root / "models" / s / "model.pt").is_file()]
+    if missing:  # inference would otherwise fall back to the shipped release weights
+        raise SystemExit(f"liver3d: no validated model for {missing} within the budget; lower --val-interval")
     out = work / "pred_liver3d"
     start = time.perf_counter()
     run(

@@ -56,7 +56,7 @@ def detection_scores(cases: Sequence[CaseLesions], criterion: str, index: np.nda
     fn = np.array([c.counts(criterion)[2] for c in cases], dtype=float)
     TP, FP, FN = tp[index].sum(1), fp[index].sum(1), fn[index].sum(1)
     precision, recall = _ratio(TP, TP + FP), _ratio(TP, TP + FN)
-    f1 = _ratio(2 * precision * recall, precision + recall)
+    f1 = _ratio(2 * TP, 2 * TP + FP + FN)  # 0 when nothing matches; NaN only without any lesion at all
     out = {
         "precision": _stat(precision),
         "recall": _stat(recall),

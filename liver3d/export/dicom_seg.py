@@ -21,6 +21,8 @@ from liver3d.io.atomic import atomic_path
 from liver3d.labels import load_label_table
 
 SERIES_DESCRIPTION = "liver3d liver and tumor segmentation"
+#: Largest distance (in voxels) between a source pixel's centre and the label voxel centre it takes.
+GRID_TOLERANCE = 0.1
 
 
 class DicomSegError(InputError):
@@ -124,7 +126,8 @@ def _frames(labels: np.ndarray, affine: np.ndarray, datasets: list, source: Path
         ras = lps * np.array([-1.0, -1.0, 1.0])
         ijk = ras @ inverse[:3, :3].T + inverse[:3, 3]
         index = np.rint(ijk).astype(int)
-        if np.abs(ijk - index).max() > 0.5 + 1e-3 or (index < 0).any() or (index >= labels.shape).any():
+        off_grid = np.abs(ijk - index).max() > GRID_TOLERANCE
+        if off_grid or (index < 0).any() or (index >= labels.shape).any():
             raise DicomSegError(
                 source, f"label map grid does not cover slice {ds.get('InstanceNumber', i)} of the series"
             )
