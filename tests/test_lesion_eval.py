@@ -184,3 +184,9 @@ def test_agrees_with_medpy_when_no_prediction_covers_two_lesions():
         assert binary.obj_tpr(pred, ref, connectivity=3) == pytest.approx(tp / (tp + fp))
         compared += 1
     assert compared > 100
+
+
+def test_f1_is_zero_not_undefined_when_nothing_matches():
+    case = match_lesions(cube(empty(), (30, 30, 10), 3), cube(empty(), (2, 2, 2), 4), SPACING)
+    summary = summarize_lesions([case], n_resamples=20)
+    assert summary["overlap"]["f1"]["value"] == 0.0 and summary["overlap"]["precision"]["value"] == 0.0
