@@ -16,7 +16,7 @@
    ``--plans reduced`` also trains a plans file edited to fit a CPU budget (written next to the default one
    and recorded in the results): the first five stages of the default U-Net, features halved, the patch
    shrunk to 0.6x per axis (rounded to the network's stride), batch size 2, everything else unchanged.
-3. liver3d: the demo's recipe (``train.json`` then ``train_stage2.json``), each stage given half the budget
+3. liver3d: ``train.json`` (learning rate 0.003, as the demo) then ``train_stage2.json``, each stage given half the budget
    (``budget_min``, the bundle's wall-clock handler), then ``inference.json`` on the test cases.
 4. Both sides' label maps are scored by ``liver3d.evaluate`` (voxel metrics and LiTS lesion metrics); the table
    gives iterations done, training minutes and inference seconds per case. Results go to ``--work``
@@ -294,11 +294,11 @@ def liver3d_train_predict(work: Path, train: Path, test: Path, budget_min: float
     infer_s = time.perf_counter() - start
     cases = len(list((test / "imagesTr").glob("*.nii.gz")))
     return {
-        "method": "liver3d cascade (demo recipe)",
+        "method": "liver3d cascade (train.json, lr 0.003)",
         "iterations": iterations or None,
         "train_min": round(train_s / 60, 1),
         "infer_s_per_case": round(infer_s / cases, 1),
-        "patch_size": "stage 1 and 2: 96x96x64 (roi_size)",
+        "patch_size": "96x96x64 patches (roi_size), 2 x 2 per iteration",
         "pred_dir": str(out),
     }
 
