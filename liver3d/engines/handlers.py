@@ -102,7 +102,35 @@ class TrainingCurves:
         save_figure(fig, self.output_dir / "training_curves.png")
 
 
-class VolumeMetrics:
+class _PerCaseScores:
+    """Event wiring shared by the scoring handlers: reset when the run starts, score every item of every
+    iteration's output (:meth:`_score`), write the tables when it completes (:meth:`_completed`)."""
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, lambda e: self._reset())
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._iteration)
+        engine.add_event_handler(Events.COMPLETED, self._completed)
+
+    def _iteration(self, engine: Engine) -> None:
+        output = engine.state.output
+        for item in output if isinstance(output, list) else [output]:
+            self._score(item)
+
+    @staticmethod
+    def _case(ref, fallback: str) -> str:
+        return case_name(str((getattr(ref, "meta", {}) or {}).get("filename_or_obj", fallback)))
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def _score(self, item: dict) -> None:
+        raise NotImplementedError
+
+    def _completed(self, engine: Engine) -> None:
+        raise NotImplementedError
+
+
+class VolumeMetrics(_PerCaseScores):
     """Score every prediction against its reference on the reference's grid (spacing from its affine).
 
     Attach to an evaluator whose post-processing leaves ``pred_key`` (labels, (1, X, Y, Z), after
@@ -117,20 +145,13 @@ class VolumeMetrics:
         self.pred_key, self.label_key, self.seed = pred_key, label_key, seed
         self.scores: list[StructureScores] = []
 
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, lambda e: self.scores.clear())
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._iteration)
-        engine.add_event_handler(Events.COMPLETED, self._completed)
+    def _reset(self) -> None:
+        self.scores.clear()
 
-    def _iteration(self, engine: Engine) -> None:
-        output = engine.state.output
-        for item in output if isinstance(output, list) else [output]:
-            pred, ref = item[self.pred_key], item[self.label_key]
-            spacing = voxel_spacing(ref)
-            source = (getattr(ref, "meta", {}) or {}).get("filename_or_obj", f"case{len(self.scores)}")
-            self.scores += score_case(
-                pred.detach().cpu(), ref.detach().cpu(), spacing, case_name(str(source))
-            )
+    def _score(self, item: dict) -> None:
+        pred, ref = item[self.pred_key], item[self.label_key]
+        case = self._case(ref, f"case{len(self.scores)}")
+        self.scores += score_case(pred.detach().cpu(), ref.detach().cpu(), voxel_spacing(ref), case)
 
     def _completed(self, engine: Engine) -> None:
         if not self.scores:
@@ -148,7 +169,7 @@ def _affine_of(x) -> np.ndarray:
     return affine[0] if affine.ndim == 3 else affine
 
 
-class LesionMetrics:
+class LesionMetrics(_PerCaseScores):
     """Lesion-wise detection scores of every prediction (:mod:`liver3d.evaluation.lesions`), beside
     :class:`VolumeMetrics` on the same evaluator.
 
@@ -173,25 +194,21 @@ class LesionMetrics:
         self.cases: list[CaseLesions] = []
         self.froc: dict[float, list[CaseLesions]] = {}
 
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, lambda e: (self.cases.clear(), self.froc.clear()))
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._iteration)
-        engine.add_event_handler(Events.COMPLETED, self._completed)
+    def _reset(self) -> None:
+        self.cases.clear()
+        self.froc.clear()
 
-    def _iteration(self, engine: Engine) -> None:
-        output = engine.state.output
-        for item in output if isinstance(output, list) else [output]:
-            pred, ref = item[self.pred_key], item[self.label_key]
-            source = (getattr(ref, "meta", {}) or {}).get("filename_or_obj", f"case{len(self.cases)}")
-            case, affine = case_name(str(source)), _affine_of(ref)
-            ref_array = np.asarray(ref.detach().cpu())
-            self.cases.append(score_case_lesions(np.asarray(pred.detach().cpu()), ref_array, affine, case))
-            if self.prob_key and self.prob_key in item:
-                tumor = load_label_table().value("tumor")
-                prob = np.asarray(item[self.prob_key].detach().cpu(), dtype=np.float32)[tumor]
-                ref_3d = ref_array[0] if ref_array.ndim == 4 else ref_array
-                for t, matched in threshold_matches(prob, ref_3d, affine, self.thresholds, case).items():
-                    self.froc.setdefault(t, []).append(matched)
+    def _score(self, item: dict) -> None:
+        pred, ref = item[self.pred_key], item[self.label_key]
+        case, affine = self._case(ref, f"case{len(self.cases)}"), _affine_of(ref)
+        ref_array = np.asarray(ref.detach().cpu())
+        self.cases.append(score_case_lesions(np.asarray(pred.detach().cpu()), ref_array, affine, case))
+        if self.prob_key and self.prob_key in item:
+            tumor = load_label_table().value("tumor")
+            prob = np.asarray(item[self.prob_key].detach().cpu(), dtype=np.float32)[tumor]
+            ref_3d = ref_array[0] if ref_array.ndim == 4 else ref_array
+            for t, matched in threshold_matches(prob, ref_3d, affine, self.thresholds, case).items():
+                self.froc.setdefault(t, []).append(matched)
 
     def _completed(self, engine: Engine) -> None:
         if not self.cases:
