@@ -40,22 +40,13 @@ def repair_identifiers(datasets: list) -> list[str]:
     from pydicom.uid import generate_uid
 
     filled = set()
+    from_meta = {"SOPClassUID": "MediaStorageSOPClassUID", "SOPInstanceUID": "MediaStorageSOPInstanceUID"}
     for ds in datasets:
         meta = getattr(ds, "file_meta", None)
-        if (
-            not str(ds.get("SOPClassUID", "") or "")
-            and meta is not None
-            and meta.get("MediaStorageSOPClassUID")
-        ):
-            ds.SOPClassUID = meta.MediaStorageSOPClassUID
-            filled.add("SOPClassUID")
-        if (
-            not str(ds.get("SOPInstanceUID", "") or "")
-            and meta is not None
-            and meta.get("MediaStorageSOPInstanceUID")
-        ):
-            ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-            filled.add("SOPInstanceUID")
+        for keyword, meta_keyword in from_meta.items():
+            if not str(ds.get(keyword, "") or "") and meta is not None and meta.get(meta_keyword):
+                setattr(ds, keyword, meta.get(meta_keyword))
+                filled.add(keyword)
     anchor = next(
         (
             str(ds.get(k))
