@@ -31,23 +31,24 @@ def _raises_system_exit(node: ast.AST) -> bool:
     return isinstance(exc, ast.Name) and exc.id == "SystemExit"
 
 
-def test_system_exit_only_in_entry_points_and_the_bundle_helper():
-    offenders = [
+def _is_print(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
+
+
+def _offenders(matches, allowed: set[str]) -> list[str]:
+    """``module:line`` of every node ``matches`` accepts, outside ``__main__`` modules and ``allowed``."""
+    return [
         f"{rel}:{node.lineno}"
         for rel, tree in _modules()
-        if not rel.endswith("__main__.py") and rel not in EXIT_ALLOWED
+        if not rel.endswith("__main__.py") and rel not in allowed
         for node in ast.walk(tree)
-        if _raises_system_exit(node)
+        if matches(node)
     ]
-    assert offenders == []
+
+
+def test_system_exit_only_in_entry_points_and_the_bundle_helper():
+    assert _offenders(_raises_system_exit, EXIT_ALLOWED) == []
 
 
 def test_print_only_in_command_line_front_ends():
-    offenders = [
-        f"{rel}:{node.lineno}"
-        for rel, tree in _modules()
-        if not rel.endswith("__main__.py") and rel not in FRONT_ENDS
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
-    ]
-    assert offenders == []
+    assert _offenders(_is_print, FRONT_ENDS) == []
