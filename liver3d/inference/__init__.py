@@ -3,5 +3,6 @@
 from liver3d.inference.cascade import CascadeInferer, liver_box
 from liver3d.inference.inputs import inference_inputs
 from liver3d.inference.invert import MapsToInputGrid
+from liver3d.inference.mirroring import MirroredPredictor
 
-__all__ = ["CascadeInferer", "MapsToInputGrid", "inference_inputs", "liver_box"]
+__all__ = ["CascadeInferer", "MapsToInputGrid", "MirroredPredictor", "inference_inputs", "liver_box"]

@@ -5,6 +5,13 @@ mask, upsampled to the input grid, gives a bounding box (plus ``margin_mm``). St
 inside that box at full resolution. The merged result has the input's grid: stage-2 probabilities inside the
 box, background outside.
 
+Inference options (``inference.json`` keys of the same name, chosen on validation phantoms by
+``scripts/select_inference.py``): ``mirror_axes`` averages each stage's logits over mirror images
+(``MirroredPredictor``, nnU-Net's test-time augmentation); ``stage1_weight`` blends the stage-1 probabilities
+into stage 2's inside the box (0: stage 2 alone); ``padding_mode`` is how windows that pass the edge of the
+scan are padded (``constant``: zeros, i.e. the bottom of the window; ``replicate``: the edge slice continued,
+so a liver cut by the top of the scan continues instead of ending in a band of fat).
+
 Both stages run by sliding window; ``sw_device`` keeps the stitching buffer (and ``device`` the network) where
 you choose, so a 512x512x600 CT fits a small GPU with ``sw_device="cuda"``, ``device="cpu"``.
 """
@@ -21,6 +28,7 @@ from monai.transforms import KeepLargestConnectedComponent
 from monai.utils import convert_to_dst_type
 
 from liver3d.geometry import margin_voxels, voxel_spacing
+from liver3d.inference.mirroring import MirroredPredictor
 from liver3d.labels import load_label_table
 
 
@@ -46,7 +54,9 @@ class CascadeInferer(Inferer):
         roi_size: sliding-window size of both stages, voxels.
         coarse_factor: stage-1 grid = input grid / factor (int or per axis).
         margin_mm: margin around the stage-1 liver, mm (uses the input's ``pixdim`` when it is a MetaTensor).
-        sw_batch_size, overlap, mode: as in ``monai.inferers.sliding_window_inference``.
+        sw_batch_size, overlap, mode, padding_mode: as in ``monai.inferers.sliding_window_inference``.
+        mirror_axes: spatial axes to mirror at test time (empty: none).
+        stage1_weight: weight of the stage-1 probabilities in the box, 0..1.
         sw_device: where windows run; device: where the stitched output is kept (None: the input's).
 
     Returns probabilities (B, C, X, Y, Z) on the input grid.
@@ -64,8 +74,15 @@ class CascadeInferer(Inferer):
         sw_device: str | torch.device | None = None,
         device: str | torch.device | None = None,
         stage2_roi_size: Sequence[int] | None = None,
+        mirror_axes: Sequence[int] = (),
+        stage1_weight: float = 0.0,
+        padding_mode: str = "constant",
     ) -> None:
         super().__init__()
+        if not 0.0 <= stage1_weight <= 1.0:
+            raise ValueError(f"stage1_weight must lie in [0, 1], got {stage1_weight}")
+        self.mirror_axes = tuple(mirror_axes)
+        self.stage1_weight = float(stage1_weight)
         self.stage1 = stage1
         self.roi_size = tuple(roi_size)
         self.stage2_roi_size = tuple(stage2_roi_size) if stage2_roi_size else self.roi_size
@@ -75,11 +92,16 @@ class CascadeInferer(Inferer):
             "sw_batch_size": sw_batch_size,
             "overlap": overlap,
             "mode": mode,
+            "padding_mode": padding_mode,
             "sw_device": sw_device,
             "device": device,
         }
         self.keep_largest = KeepLargestConnectedComponent(applied_labels=[1], independent=False)
         self.tumor = load_label_table().value("tumor")
+
+    def predictor(self, network: torch.nn.Module):
+        """What the sliding window calls: the network, or its mirrored mean when ``mirror_axes`` is set."""
+        return MirroredPredictor(network, self.mirror_axes) if self.mirror_axes else network
 
     @torch.no_grad()
     def stage1_probabilities(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -87,30 +109,55 @@ class CascadeInferer(Inferer):
         plain = inputs.as_tensor() if hasattr(inputs, "as_tensor") else inputs
         coarse_size = [max(1, round(s / f)) for s, f in zip(plain.shape[2:], self.factor)]
         coarse = F.interpolate(plain, size=coarse_size, mode="trilinear", align_corners=False)
-        logits = sliding_window_inference(coarse, self.roi_size, predictor=self.stage1, **self.sw)
+        logits = sliding_window_inference(
+            coarse, self.roi_size, predictor=self.predictor(self.stage1), **self.sw
+        )
         probs = torch.softmax(logits.float(), dim=1)
         return F.interpolate(
             probs.to(plain.device), size=plain.shape[2:], mode="trilinear", align_corners=False
         )
 
     @torch.no_grad()
-    def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
+    def stages(self, inputs: torch.Tensor, network: torch.nn.Module) -> list[tuple]:
+        """Per batch item: (stage-1 probabilities on the input grid, liver box or None, stage-2 probabilities
+        in the box or None). ``blend`` merges them; tools that compare blends call this once."""
         self.stage1.eval()  # the evaluator puts only the stage-2 network in eval mode
         plain = inputs.as_tensor() if hasattr(inputs, "as_tensor") else inputs
         margin = margin_voxels(self.margin_mm, voxel_spacing(inputs))
         coarse_probs = self.stage1_probabilities(inputs)
-        out = torch.zeros_like(coarse_probs)
-        out[:, 0] = 1.0
+        items = []
         for b in range(plain.shape[0]):
             liver = (coarse_probs[b].argmax(0, keepdim=True) > 0).to(torch.uint8)
             liver = self.keep_largest(liver)[0].bool()
             box = liver_box(torch.as_tensor(liver), margin)
-            if box is None:  # no liver found: report the stage-1 result as it is
-                out[b] = coarse_probs[b]
+            if box is None:  # no liver found: the stage-1 result stands as it is
+                items.append((coarse_probs[b], None, None))
                 continue
             crop = plain[b : b + 1, :, box[0], box[1], box[2]]
-            logits = sliding_window_inference(crop, self.stage2_roi_size, predictor=network, **self.sw)
-            out[b, :, box[0], box[1], box[2]] = torch.softmax(logits.float(), dim=1).to(out.device)
+            logits = sliding_window_inference(
+                crop, self.stage2_roi_size, predictor=self.predictor(network), **self.sw
+            )
+            items.append((coarse_probs[b], box, torch.softmax(logits.float(), dim=1)[0]))
+        return items
+
+    @staticmethod
+    def blend(coarse: torch.Tensor, box, fine: torch.Tensor | None, stage1_weight: float) -> torch.Tensor:
+        """(C, X, Y, Z) probabilities: background outside the box, stage 2 (blended with ``stage1_weight``
+        of stage 1) inside it; stage 1 alone when no box was found."""
+        if box is None or fine is None:
+            return coarse
+        out = torch.zeros_like(coarse)
+        out[0] = 1.0
+        fine = fine.to(out.device)
+        if stage1_weight > 0:
+            fine = stage1_weight * coarse[:, box[0], box[1], box[2]] + (1.0 - stage1_weight) * fine
+        out[:, box[0], box[1], box[2]] = fine
+        return out
+
+    @torch.no_grad()
+    def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
+        items = self.stages(inputs, network)
+        out = torch.stack([self.blend(c, box, f, self.stage1_weight) for c, box, f in items])
         if isinstance(
             inputs, MetaTensor
         ):  # keep the input's geometry and transform trace, as MONAI's inferers do

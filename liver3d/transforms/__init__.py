@@ -7,7 +7,13 @@ from liver3d.transforms.augment import (
     RandWindowHUd,
     tissue_values,
 )
-from liver3d.transforms.discrete import ChannelArgmax, ChannelArgmaxd, TumorPresenced
+from liver3d.transforms.discrete import (
+    ChannelArgmax,
+    ChannelArgmaxd,
+    RemoveSmallLesions,
+    RemoveSmallLesionsd,
+    TumorPresenced,
+)
 from liver3d.transforms.intensity import MultiWindowHU, MultiWindowHUd, WindowHU, WindowHUd
 from liver3d.transforms.io import LoadVolumed, ValidateCTd
 from liver3d.transforms.patches import BalancedPatchd
@@ -29,6 +35,8 @@ __all__ = [
     "RandTissueHUShiftd",
     "RandWindowHU",
     "RandWindowHUd",
+    "RemoveSmallLesions",
+    "RemoveSmallLesionsd",
     "ResampleToInputd",
     "TumorPresenced",
     "ValidateCTd",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 
+import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
@@ -63,4 +64,57 @@ class TumorPresenced(MapTransform):
             label = d[key]
             plain = label.as_tensor() if isinstance(label, MetaTensor) else torch.as_tensor(label)
             d[key] = torch.tensor(tumor_present(plain, self.min_voxels), dtype=torch.long)
+        return d
+
+
+class RemoveSmallLesions(Transform):
+    """Tumor components (26-connected, as the lesion evaluation counts them) smaller than ``min_volume_ml``
+    become ``fill`` (liver: a small false lesion lies in the liver). Works on a (1, X, Y, Z) label map; the
+    voxel volume comes from the MetaTensor's affine (1 mm^3 when it has none). ``min_volume_ml=0`` keeps all.
+    """
+
+    def __init__(self, min_volume_ml: float = 0.0, tumor: int | None = None, fill: int | None = None) -> None:
+        from liver3d.labels import load_label_table
+
+        if min_volume_ml < 0:
+            raise ValueError(f"min_volume_ml must be >= 0, got {min_volume_ml}")
+        table = load_label_table()
+        self.min_volume_ml = float(min_volume_ml)
+        self.tumor = table.value("tumor") if tumor is None else tumor
+        self.fill = table.value("liver") if fill is None else fill
+
+    def __call__(self, labels: torch.Tensor) -> torch.Tensor:
+        if self.min_volume_ml <= 0:
+            return labels
+        from liver3d.evaluation.lesions import components
+        from liver3d.geometry import voxel_spacing
+
+        plain = labels.as_tensor() if isinstance(labels, MetaTensor) else torch.as_tensor(labels)
+        voxel_ml = float(np.prod(voxel_spacing(labels))) / 1000.0
+        numbered, count = components((plain[0] == self.tumor).cpu().numpy())
+        if count == 0:
+            return labels
+        sizes = np.bincount(numbered.ravel(), minlength=count + 1) * voxel_ml
+        small = sizes < self.min_volume_ml
+        small[0] = False
+        if not small.any():
+            return labels
+        out = plain.clone()
+        out[0][torch.as_tensor(small[numbered], device=plain.device)] = self.fill
+        if isinstance(labels, MetaTensor):
+            out = MetaTensor(out, meta=labels.meta, applied_operations=labels.applied_operations)
+        return out
+
+
+class RemoveSmallLesionsd(MapTransform):
+    """Dictionary version of :class:`RemoveSmallLesions`."""
+
+    def __init__(self, keys: KeysCollection, min_volume_ml: float = 0.0, allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.remove = RemoveSmallLesions(min_volume_ml)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.remove(d[key])
         return d

@@ -1,0 +1,227 @@
+"""Choose the segmentation cascade's inference options on validation phantoms (nnU-Net chooses its
+postprocessing on validation the same way), never on the real CTs or the held-out test phantoms.
+
+    python scripts/select_inference.py                        # release weights, release validation phantoms
+    python scripts/select_inference.py --val release_data/phantoms_val --cases 12 --out release_data/select
+
+Options compared (``inference.json`` keys):
+
+- ``mirror_axes``: [] or [0, 1, 2] (mirroring test-time augmentation, 8 passes per window);
+- ``padding_mode``: ``constant`` or ``replicate`` (windows past the scan's edge);
+- ``stage1_weight``: 0, 0.25, 0.5, 0.75 (stage-1 probabilities blended into stage 2 inside the box);
+- ``min_lesion_ml``: 0, 0.1, 0.25, 0.5, 1, 2 mL (smaller tumor components become liver).
+
+Rule, fixed before any run: the first three by the mean over cases of (liver Dice + tumor Dice) / 2 (the
+checkpoint-selection metric; tumor Dice of tumor-free cases is left out), ties to the cheaper option; then
+``min_lesion_ml`` for those by lesion F1 at overlap > 0 over the set, kept only if it does not lower the mean
+tumor Dice by more than 0.005. Scores are on the bundle's fine grid (``fine_pixdim``), after the
+same argmax and largest-component step as ``inference.json``. Writes ``selection.json`` (every
+combination's scores and the choice) and ``selection.md`` to ``--out``; copy the choice into
+``inference.json`` by hand (configs are data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "bundles" / "liver_tumor_seg" / "configs"
+
+MIRRORS = {"none": [], "xyz": [0, 1, 2]}
+PADDINGS = ["constant", "replicate"]
+WEIGHTS = [0.0, 0.25, 0.5, 0.75]
+MIN_LESION_ML = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0]
+TUMOR_DICE_SLACK = 0.005
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bundle-root", default=str(ROOT / "bundles" / "liver_tumor_seg"))
+    p.add_argument(
+        "--val",
+        default=str(ROOT / "release_data" / "phantoms_val"),
+        help="validation phantoms (generated with the release recipe's seed when absent)",
+    )
+    p.add_argument("--val-seed", type=int, default=200)
+    p.add_argument("--val-cases", type=int, default=24)
+    p.add_argument("--matrix", type=int, default=192)
+    p.add_argument("--cases", type=int, default=0, help="use the first N cases (0: all)")
+    p.add_argument("--out", default=str(ROOT / "release_data" / "select_inference"))
+    return p.parse_args(argv)
+
+
+def load_cascade(bundle_root: str):
+    """The bundle's parsed inference.json: preprocessing, cascade inferer and stage-2 network, weights in."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "inference.json"))
+    parser["bundle_root"] = bundle_root
+    parser["device"] = "$torch.device('cpu')"
+    parser.parse()
+    parser.get_parsed_content("initialize")  # checked weight loading, as a bundle run does
+    network = parser.get_parsed_content("network").eval()
+    return parser, parser.get_parsed_content("inferer"), network
+
+
+def dice(pred: np.ndarray, ref: np.ndarray) -> float:
+    total = int(pred.sum()) + int(ref.sum())
+    return 2.0 * int((pred & ref).sum()) / total if total else 1.0
+
+
+def case_scores(labels: np.ndarray, ref: np.ndarray, affine: np.ndarray, case: str) -> dict:
+    """Liver (liver + tumor) and tumor Dice, and the lesion matches, of one case's label map."""
+    from liver3d.evaluation.lesions import score_case_lesions
+
+    has_tumor = bool((ref == 2).any())
+    return {
+        "liver_dice": dice(labels > 0, ref > 0),
+        "tumor_dice": dice(labels == 2, ref == 2) if has_tumor else None,
+        "lesions": score_case_lesions(labels, ref, affine, case),
+    }
+
+
+def postprocess(probabilities: torch.Tensor, affine, min_lesion_ml: float) -> np.ndarray:
+    from monai.data import MetaTensor
+    from monai.transforms import KeepLargestConnectedComponent
+
+    from liver3d.transforms import ChannelArgmax, RemoveSmallLesions
+
+    labels = ChannelArgmax()(probabilities)
+    labels = KeepLargestConnectedComponent(applied_labels=[1, 2], independent=False)(labels)
+    labels = RemoveSmallLesions(min_lesion_ml)(MetaTensor(torch.as_tensor(labels), affine=affine))
+    return np.asarray(labels)[0]
+
+
+def evaluate(args) -> dict:
+    from liver3d.data.datalist import load_datalist
+    from liver3d.transforms import ct_preprocessing
+
+    val = Path(args.val)
+    if not (val / "dataset.json").is_file():
+        from liver3d.phantoms import write_phantom_dataset
+
+        write_phantom_dataset(val, args.val_cases, seed=args.val_seed, matrix=args.matrix, tissues=True)
+    parser, inferer, network = load_cascade(args.bundle_root)
+    pre = ct_preprocessing(pixdim=parser["fine_pixdim"], window=parser["window"])
+    entries = load_datalist(val)
+    if args.cases:
+        entries = entries[: args.cases]
+    results: dict = {}  # (mirror, padding, weight, min_ml) -> list of case scores
+    seconds: dict = {}
+    for number, entry in enumerate(entries, 1):
+        sample = pre({"image": entry["image"], "label": entry["label"]})
+        image, ref = sample["image"][None], np.asarray(sample["label"])[0]
+        affine = np.asarray(sample["image"].affine)
+        for mirror, padding in product(MIRRORS, PADDINGS):
+            inferer.mirror_axes = tuple(MIRRORS[mirror])
+            inferer.sw["padding_mode"] = padding
+            start = time.perf_counter()
+            ((coarse, box, fine),) = inferer.stages(image, network)
+            seconds.setdefault(mirror, []).append(time.perf_counter() - start)
+            for weight in WEIGHTS:
+                probabilities = inferer.blend(coarse, box, fine, weight)
+                for min_ml in MIN_LESION_ML:
+                    labels = postprocess(probabilities, affine, min_ml)
+                    key = (mirror, padding, weight, min_ml)
+                    results.setdefault(key, []).append(case_scores(labels, ref, affine, entry["case_id"]))
+        print(f"{number}/{len(entries)} {entry['case_id']}", flush=True)
+    return {
+        "results": results,
+        "seconds": {k: float(np.mean(v)) for k, v in seconds.items()},
+        "generator_version": json.loads((val / "dataset.json").read_text()).get("generator_version"),
+        "cases": [e["case_id"] for e in entries],
+    }
+
+
+def summarize(cases: list[dict]) -> dict:
+    from liver3d.evaluation.detection import summarize_lesions
+
+    liver = float(np.mean([c["liver_dice"] for c in cases]))
+    tumor = [c["tumor_dice"] for c in cases if c["tumor_dice"] is not None]
+    tumor_mean = float(np.mean(tumor)) if tumor else float("nan")
+    lesions = summarize_lesions([c["lesions"] for c in cases], n_resamples=200)
+    overlap = lesions["overlap"]
+    return {
+        "liver_dice": liver,
+        "tumor_dice": tumor_mean,
+        "mean_dice": (liver + tumor_mean) / 2,
+        "lesion_f1": overlap["f1"]["value"],
+        "lesion_recall": overlap["recall"]["value"],
+        "fp_per_case": overlap["fp_per_case"]["value"],
+    }
+
+
+def choose(table: dict) -> dict:
+    """Apply the rule of the module docstring to {(mirror, padding, weight, min_ml): summary}."""
+    cost = {
+        ("none", "constant"): 0,
+        ("none", "replicate"): 1,
+        ("xyz", "constant"): 2,
+        ("xyz", "replicate"): 3,
+    }
+    base = [k for k in table if k[3] == 0.0]
+    best = max(base, key=lambda k: (round(table[k]["mean_dice"], 4), -cost[k[:2]], -k[2]))
+    candidates = [k for k in table if k[:3] == best[:3]]
+    floor = table[best]["tumor_dice"] - TUMOR_DICE_SLACK
+    allowed = [k for k in candidates if table[k]["tumor_dice"] >= floor]
+    chosen = max(allowed, key=lambda k: (round(table[k]["lesion_f1"], 4), -k[3]))
+    return {
+        "mirror_axes": MIRRORS[chosen[0]],
+        "padding_mode": chosen[1],
+        "stage1_weight": chosen[2],
+        "min_lesion_ml": chosen[3],
+        "scores": table[chosen],
+        "defaults": table[("none", "constant", 0.0, 0.0)],
+    }
+
+
+def markdown(table: dict, choice: dict, meta: dict) -> str:
+    lines = [
+        f"Validation phantoms: {len(meta['cases'])} cases (generator {meta['generator_version']}); "
+        f"seconds per case: {', '.join(f'mirror {k} {v:.1f}' for k, v in meta['seconds'].items())}.",
+        "",
+        "| mirror | padding | stage-1 weight | min lesion mL | liver Dice | tumor Dice | mean | lesion F1 | recall | FP/case |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted(table):
+        s = table[key]
+        lines.append(
+            f"| {key[0]} | {key[1]} | {key[2]:g} | {key[3]:g} | {s['liver_dice']:.3f} | {s['tumor_dice']:.3f} | "
+            f"{s['mean_dice']:.3f} | {s['lesion_f1']:.3f} | {s['lesion_recall']:.3f} | {s['fp_per_case']:.2f} |"
+        )
+    chosen = {k: v for k, v in choice.items() if k not in ("scores", "defaults")}
+    lines += ["", f"Chosen: `{json.dumps(chosen)}`"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_grad_enabled(False)
+    evaluated = evaluate(args)
+    table = {key: summarize(cases) for key, cases in evaluated["results"].items()}
+    choice = choose(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {k: v for k, v in evaluated.items() if k != "results"}
+    rows = [
+        {"mirror": k[0], "padding_mode": k[1], "stage1_weight": k[2], "min_lesion_ml": k[3], **v}
+        for k, v in sorted(table.items())
+    ]
+    (out / "selection.json").write_text(json.dumps({**meta, "rows": rows, "choice": choice}, indent=2))
+    text = markdown(table, choice, meta)
+    (out / "selection.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Inference options of the segmentation cascade: mirroring TTA, stage blending, edge padding, small-lesion
+removal (chosen on validation by scripts/select_inference.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+
+from liver3d.inference import CascadeInferer, MirroredPredictor
+from liver3d.inference.mirroring import mirror_subsets
+from liver3d.transforms import RemoveSmallLesions, RemoveSmallLesionsd
+
+
+class _LeftEdge(torch.nn.Module):
+    """Not mirror-symmetric: a logit ramp along x, times the input."""
+
+    def forward(self, x):
+        ramp = torch.arange(x.shape[2], dtype=torch.float32).view(1, 1, -1, 1, 1)
+        return torch.cat([x * ramp, -x * ramp], dim=1)
+
+
+def test_mirror_subsets_cover_every_flip_once():
+    assert mirror_subsets([0, 1, 2]) == [(), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2)]
+    assert mirror_subsets([]) == [()]
+    with pytest.raises(ValueError, match="spatial axes"):
+        mirror_subsets([3])
+
+
+def test_mirrored_predictor_averages_the_flipped_outputs():
+    net = _LeftEdge()
+    x = torch.rand(1, 1, 6, 5, 4)
+    out = MirroredPredictor(net, axes=[0])(x)
+    expected = (net(x) + torch.flip(net(torch.flip(x, [2])), [2])) / 2
+    assert torch.allclose(out, expected)
+    # An equivariant network gives its own output back.
+    identity = torch.nn.Conv3d(1, 2, 1, bias=False)
+    assert torch.allclose(MirroredPredictor(identity, axes=[0, 1, 2])(x), identity(x), atol=1e-6)
+    assert torch.equal(MirroredPredictor(net, axes=[])(x), net(x))
+
+
+class _Bright(torch.nn.Module):
+    def forward(self, x):
+        logits = torch.zeros(x.shape[0], 3, *x.shape[2:])
+        logits[:, 1] = 10 * x[:, 0] - 5
+        return logits
+
+
+class _Tumor(torch.nn.Module):
+    def forward(self, x):
+        logits = torch.zeros(x.shape[0], 3, *x.shape[2:])
+        logits[:, 2] = 5.0
+        return logits
+
+
+def _block():
+    x = torch.zeros(1, 1, 32, 32, 16)
+    x[:, :, 8:20, 10:22, 4:12] = 1.0
+    return x
+
+
+def test_stage1_weight_blends_inside_the_box_only():
+    x = _block()
+    plain = CascadeInferer(_Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0)
+    blended = CascadeInferer(_Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0, stage1_weight=0.5)
+    ((coarse, box, fine),) = plain.stages(x, _Tumor())
+    p0, p5 = plain(x, _Tumor())[0], blended(x, _Tumor())[0]
+    inside = (slice(None), *box)
+    assert torch.allclose(p0[inside], fine)
+    assert torch.allclose(p5[inside], 0.5 * coarse[inside] + 0.5 * fine)
+    outside = torch.ones(x.shape[2:], dtype=torch.bool)
+    outside[box] = False
+    assert (p5[0][outside] == 1).all() and (p0[0][outside] == 1).all()
+    with pytest.raises(ValueError, match="stage1_weight"):
+        CascadeInferer(_Bright(), stage1_weight=1.5)
+
+
+def test_padding_mode_reaches_the_sliding_window():
+    x = _block()[:, :, :, :, :6]  # thinner than the window: it is padded along z
+    constant = CascadeInferer(_Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0)
+    replicate = CascadeInferer(
+        _Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0, padding_mode="replicate"
+    )
+    assert replicate.sw["padding_mode"] == "replicate"
+    # A network that sees the padding: the mean of the window, broadcast.
+    seen = []
+
+    class _Record(_Bright):
+        def forward(self, x):
+            seen.append(float(x.mean()))
+            return super().forward(x)
+
+    constant.stage1, replicate.stage1 = _Record(), _Record()
+    constant.stage1_probabilities(x)
+    replicate.stage1_probabilities(x)
+    assert seen[0] != seen[1]
+
+
+def _labels(shape=(20, 20, 10), spacing=2.0):
+    labels = np.zeros((1, *shape), np.uint8)
+    labels[0, 2:18, 2:18, 1:9] = 1
+    labels[0, 4:9, 4:9, 2:7] = 2  # 125 voxels x 8 mm^3 = 1.0 mL
+    labels[0, 14, 14, 5] = 2  # one voxel: 0.008 mL
+    return MetaTensor(torch.as_tensor(labels), affine=torch.diag(torch.tensor([spacing] * 3 + [1.0])))
+
+
+def test_remove_small_lesions_turns_small_tumors_into_liver():
+    labels = _labels()
+    out = RemoveSmallLesions(min_volume_ml=0.5)(labels)
+    assert isinstance(out, MetaTensor) and torch.equal(out.affine, labels.affine)
+    assert int(out[0, 14, 14, 5]) == 1
+    assert int((out == 2).sum()) == 125
+    assert int((out == 0).sum()) == int((labels == 0).sum())
+    # The voxel volume comes from the affine: at 1 mm the big lesion is 0.125 mL and goes too.
+    assert int((RemoveSmallLesions(0.5)(_labels(spacing=1.0)) == 2).sum()) == 0
+    # 0 keeps everything; the dictionary version does the same as the array one.
+    assert torch.equal(RemoveSmallLesions(0.0)(labels), labels)
+    assert torch.equal(RemoveSmallLesionsd("pred", 0.5)({"pred": labels})["pred"], out)
+    with pytest.raises(ValueError, match="min_volume_ml"):
+        RemoveSmallLesions(-1)
+
+
+def test_inference_json_wires_the_options():
+    from pathlib import Path
+
+    from monai.bundle import ConfigParser
+
+    root = Path(__file__).resolve().parents[1] / "bundles" / "liver_tumor_seg"
+    parser = ConfigParser()
+    parser.read_config(str(root / "configs" / "inference.json"))
+    parser.update(
+        {
+            "bundle_root": str(root),
+            "mirror_axes": [0, 1],
+            "stage1_weight": 0.25,
+            "padding_mode": "replicate",
+            "min_lesion_ml": 0.3,
+        }
+    )
+    parser.parse()
+    inferer = parser.get_parsed_content("inferer")
+    assert inferer.mirror_axes == (0, 1) and inferer.stage1_weight == 0.25
+    assert inferer.sw["padding_mode"] == "replicate"
+    post = parser.get_parsed_content("postprocessing")
+    removers = [t for t in post.transforms if isinstance(t, RemoveSmallLesionsd)]
+    assert len(removers) == 1 and removers[0].remove.min_volume_ml == 0.3
