@@ -28,6 +28,7 @@ from pathlib import Path
 from liver3d.check import run_check
 from liver3d.data.datalist import load_datalist
 from liver3d.data.splits import patients, split_by_patient
+from liver3d.floors import DemoResults
 from liver3d.paths import REPO_ROOT
 from liver3d.phantoms.dataset import write_phantom_dataset
 from liver3d.split import write_split
@@ -69,8 +70,8 @@ def _phantoms(out: Path, cases: int, seed: int, shape, workers: int, label: str)
 
 
 def run_bundle(bundle: str, configs: list[str], overrides: dict, log: Path) -> None:
-    """Run ``python -m monai.bundle run`` with ``bundle``'s ``configs`` and ``overrides``; keep its log, echo
-    the metrics and tables."""
+    """Run ``python -m monai.bundle run`` with ``bundle``'s ``configs`` and ``overrides``; keep its log (its
+    results are read from the files it writes, by ``show_step``)."""
     files = [str(BUNDLES / bundle / "configs" / c) for c in configs]
     config_arg = files[0] if len(files) == 1 else "[" + ",".join(f"'{f}'" for f in files) + "]"
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_arg]
@@ -83,16 +84,20 @@ def run_bundle(bundle: str, configs: list[str], overrides: dict, log: Path) -> N
     with open(log, "w", encoding="utf-8") as f:
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False)
     text = log.read_text(encoding="utf-8")
-    for line in text.splitlines():
-        message = line.split(" - INFO - ")[-1]  # bundle log lines carry "<time> - <logger> - INFO - "
-        if "Metrics --" in line or message.startswith(
-            ("|", "per-case metrics", "lesion metrics", "n = ", "AUC (", "Grad-CAM hot regions")
-        ):
-            print("      " + message)
     if proc.returncode != 0:
         tail = "\n".join(text.splitlines()[-15:])
         raise DemoFailed(f"bundle run failed (exit {proc.returncode}); log: {log}\n{tail}")
     print(f"      ({time.perf_counter() - start:.0f} s, log {log})")
+
+
+def show_step(results: DemoResults, step: str) -> None:
+    """Print a step's result tables (the Markdown files its bundle wrote) and its floors (a WARNING line for
+    each one the run fell below); ``results`` rewrites ``demo_results.json``."""
+    tables, checks = results.step(step)
+    for table in tables:
+        print("      " + table.read_text(encoding="utf-8").strip().replace("\n", "\n      "))
+    for check in checks:
+        print(f"      {check.line()}")
 
 
 REAL_CT = REPO_ROOT / "data" / "real_ct"
@@ -155,6 +160,12 @@ def run_demo(argv: list[str] | None = None) -> int:
         "--fine-pixdim", type=float, nargs=3, default=(2.5, 2.5, 4.0), help="stage-2 spacing, mm"
     )
     parser.add_argument("--roi-size", type=int, nargs=3, default=(64, 64, 32))
+    parser.add_argument(
+        "--train-seed",
+        type=int,
+        default=0,
+        help="every training's seed (the bundles' set_determinism seed); the data stay those of --seed",
+    )
     parser.add_argument("--epochs", type=int, default=80, help="epochs per stage")
     parser.add_argument("--cls-epochs", type=int, default=12, help="slice classifier epochs (0 skips it)")
     parser.add_argument("--cls-image-size", type=int, default=128, help="slice classifier input, pixels")
@@ -183,10 +194,12 @@ def run_demo(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.studies_2d) - set(STUDIES_2D))
     if unknown:
         parser.error(f"--studies-2d: unknown {unknown}; choose from {list(STUDIES_2D)}")
+    results = DemoResults(
+        out, settings={"seed": args.seed, "train_seed": args.train_seed, "argv": argv or sys.argv[1:]}
+    )
     if args.only_2d:
-        image_studies(out, args.studies_2d, args.seed, args.epochs_2d, args.patients_2d, args.image_size_2d)
-        print(f"done in {time.perf_counter() - start:.0f} s")
-        return 0
+        image_studies(out, results, args)
+        return finish(results, start)
 
     if not args.skip_real_ct:
         real_ct_step(out / "real_ct")
@@ -221,6 +234,7 @@ def run_demo(argv: list[str] | None = None) -> int:
         "bundle_root": work,
         "roi_size": list(args.roi_size),
         "fine_pixdim": list(args.fine_pixdim),
+        "seed": args.train_seed,
     }
     common = {k: (str(v).replace(" ", "") if isinstance(v, list) else v) for k, v in common.items()}
     train = {
@@ -248,23 +262,35 @@ def run_demo(argv: list[str] | None = None) -> int:
         {**common, "input": test_list.parent},
         out / "logs" / "evaluate.log",
     )
+    show_step(results, "segmentation")
     print(f"      label maps (NIfTI, input geometry) and 3D Slicer segmentations: {work / 'eval'}")
     register_for_viewer(out, "liver + tumor cascade (demo)", "segmentation", None, common)
     print(
         f"      training curves: {work / 'eval' / 'stage1' / 'training_curves.png'}, {work / 'eval' / 'stage2' / 'training_curves.png'}"
     )
     if args.cls_epochs > 0:
-        slice_classifier(out, test_list.parent, args.cls_epochs, args.cls_image_size, args.seed)
+        slice_classifier(out, test_list.parent, results, args)
     structured_report(work / "eval", load_datalist(test_list)[0])
-    image_studies(out, args.studies_2d, args.seed, args.epochs_2d, args.patients_2d, args.image_size_2d)
+    image_studies(out, results, args)
+    return finish(results, start)
+
+
+def finish(results: DemoResults, start: float) -> int:
+    """The floors of every step that ran, once more: how many held, which did not."""
+    if results.checks:
+        held = sum(c.passed for c in results.checks)
+        print(f"floors: {held} of {len(results.checks)} held (configs/demo_floors.json) -> {results.write()}")
+        for check in results.below_floor:
+            print(f"      {check.line()}")
     print(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 
 
-def slice_classifier(out: Path, test_dir: Path, epochs: int, image_size: int, seed: int) -> None:
+def slice_classifier(out: Path, test_dir: Path, results: DemoResults, args) -> None:
     """Steps 6-7: the liver_slice_cls bundle on the same phantoms (same patient-level split rule)."""
     work = out / "liver_slice_cls"
-    common = {"bundle_root": work, "image_size": image_size}
+    epochs, seed = args.cls_epochs, args.seed
+    common = {"bundle_root": work, "image_size": args.cls_image_size, "seed": args.train_seed}
     print(f"[6/9] training the slice classifier (background / liver / tumor, ResNet-18 2D), {epochs} epochs")
     run_bundle(
         "liver_slice_cls",
@@ -286,9 +312,11 @@ def slice_classifier(out: Path, test_dir: Path, epochs: int, image_size: int, se
     run_bundle(
         "liver_slice_cls", ["train.json", "evaluate.json"], held_out, out / "logs" / "evaluate_slice_cls.log"
     )
+    show_step(results, "slice_classifier")
     run_bundle(
         "liver_slice_cls", ["train.json", "evaluate_cam.json"], held_out, out / "logs" / "evaluate_cam.log"
     )
+    show_step(results, "slice_classifier_cam")
     print(
         f"      CAM volumes (NIfTI, input geometry), tables and best/worst overlays: {work / 'eval' / 'cam'}"
     )
@@ -300,7 +328,9 @@ def register_for_viewer(out: Path, name: str, task: str, configs: list[str] | No
     from liver3d.app.registry import register_model
 
     keep = {
-        k: v for k, v in overrides.items() if k not in ("dataset_dir", "progress_bar", "early_stop_patience")
+        k: v
+        for k, v in overrides.items()
+        if k not in ("dataset_dir", "progress_bar", "early_stop_patience", "seed")
     }
     keep = {k: (json.loads(v) if isinstance(v, str) and v.startswith("[") else v) for k, v in keep.items()}
     keep = {k: (str(v) if isinstance(v, Path) else v) for k, v in keep.items()}
@@ -324,18 +354,12 @@ def structured_report(eval_dir: Path, case: dict) -> None:
     print(f"      report: {paths['html']} (and report.json, report.md, the planes PNG)")
 
 
-def image_studies(
-    out: Path,
-    studies: list[str],
-    seed: int,
-    epochs: int | None = None,
-    patients: int | None = None,
-    image_size: int = 128,
-) -> None:
+def image_studies(out: Path, results: DemoResults, args) -> None:
     """Step 9: the image_cls_2d bundle for each 2D study, on images generated for it."""
     from liver3d.phantoms.images2d import write_study_images
 
-    for study in studies:
+    seed, epochs, patients, image_size = args.seed, args.epochs_2d, args.patients_2d, args.image_size_2d
+    for study in args.studies_2d:
         plan = STUDIES_2D[study]
         n_patients, n_epochs = patients or plan["patients"], epochs or plan["epochs"]
         data = out / "images2d" / study
@@ -349,6 +373,7 @@ def image_studies(
             "bundle_root": out / "image_cls_2d",
             "dataset_dir": data,
             "image_size": image_size,
+            "seed": args.train_seed,
             "early_stop_patience": 15,
             "progress_bar": False,
             **plan["overrides"],
@@ -360,6 +385,7 @@ def image_studies(
             "image_cls_2d", [*configs, "evaluate.json"], common, logs.with_name(f"{study}_evaluate.log")
         )
         run_bundle("image_cls_2d", [*configs, "cam.json"], common, logs.with_name(f"{study}_cam.log"))
+        show_step(results, study)
         print(f"      reports, figures and CAM boxes: {out / 'image_cls_2d' / 'eval' / study}")
         register_for_viewer(out, f"{study} (demo)", "image2d", [*configs, "cam.json"], common)
 

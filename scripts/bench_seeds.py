@@ -7,7 +7,7 @@
 Each seed runs ``python -m monai.bundle run`` in its own bundle root (``--work``/seed_<k>) with ``--seed k``
 (the bundle's ``set_determinism`` seed: weights, augmentation, loader workers; the patient split keeps its own
 ``split_seed`` unless ``--set split_seed=...``), then reads every ``--metric FILE:KEY`` (FILE relative to that
-bundle root, KEY a dotted path into its JSON; list items by index, or by ``name=value`` to pick a row).
+bundle root, KEY a dotted path into its JSON; list items by index, or by ``name=value`` / ``a=1&b=2`` to pick a row: ``liver3d.evaluation.lookup``).
 Writes ``seeds.json`` and ``seeds.md`` to ``--work``; with ``--floor KEY=VALUE`` it reports which runs fall
 below a floor and exits 1 when any does.
 """
@@ -23,21 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-
-def read_metric(path: Path, key: str):
-    """``key`` (dotted; ``3`` indexes a list, ``structure=liver`` picks the row whose field matches) in ``path``."""
-    value = json.loads(path.read_text(encoding="utf-8"))
-    for part in key.split("."):
-        if isinstance(value, list):
-            if "=" in part:
-                field, wanted = part.split("=", 1)
-                value = next(row for row in value if str(row.get(field)) == wanted)
-            else:
-                value = value[int(part)]
-        else:
-            value = value[part]
-    return float(value)
+from liver3d.evaluation.lookup import read_metric  # noqa: E402
 
 
 def summarize(values: dict[str, list[float]]) -> dict[str, dict]:

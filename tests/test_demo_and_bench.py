@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -6,6 +7,7 @@ import pytest
 
 from liver3d.app import load_registry
 from liver3d.demo import main as demo_main
+from liver3d.evaluation.lookup import read_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,6 +64,17 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
     models = {e.task: e for e in load_registry(tmp_path / "app_models.json")}  # what the viewer offers
     assert set(models) == {"segmentation", "slice_classifier"}
     assert models["segmentation"].overrides["roi_size"] == [32, 32, 16] and not models["segmentation"].missing
+    # Every floor of the steps that ran is read from the result files and checked: one epoch is below them.
+    results = json.loads((tmp_path / "demo_results.json").read_text())
+    steps = {c["step"] for c in results["checks"]}
+    assert steps == {"segmentation", "slice_classifier", "slice_classifier_cam"}
+    assert all(c["value"] is not None for c in results["checks"])
+    liver = next(c for c in results["checks"] if c["metric"] == "held-out liver Dice")
+    assert liver["value"] == pytest.approx(
+        read_metric(eval_dir / "metrics_summary.json", "structure=liver.dice_mean")
+    )
+    assert results["below_floor"] and "is below its floor" in out and "floors: " in out
+    assert results["settings"]["train_seed"] == 0
 
 
 @pytest.mark.slow
@@ -72,6 +85,7 @@ def test_demo_runs_a_2d_study(tmp_path, capsys):
     assert "[9/9] multiorgan_8class" in out and "[1/9]" not in out
     assert "| kidney_tumor |" in out  # the held-out confusion report
     assert "Grad-CAM hot regions of block3" in out
+    assert "8-class multi-organ balanced accuracy (chance 0.125)" in out  # its floor line
     study = tmp_path / "image_cls_2d" / "eval" / "multiorgan_8class"
     assert (study / "test" / "confusion_matrix.png").is_file() and (
         study / "cam" / "cam_regions.json"
