@@ -436,6 +436,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--roi-size", type=int, nargs=3, metavar=("X", "Y", "Z"), help="sliding-window size, voxels"
     )
+    parser.add_argument(
+        "--min-lesion-ml",
+        type=float,
+        help="tumor components smaller than this become liver (default: the bundle's, 1.0 mL, chosen on "
+        "validation phantoms; 0 keeps every lesion)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     # A stopped run (Ctrl-C, kill) still removes its private folder: nothing half-written stays behind.
@@ -452,7 +458,11 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.quiet,
             settings={
                 k: v
-                for k, v in (("fine_pixdim", args.fine_pixdim), ("roi_size", args.roi_size))
+                for k, v in (
+                    ("fine_pixdim", args.fine_pixdim),
+                    ("roi_size", args.roi_size),
+                    ("min_lesion_ml", args.min_lesion_ml),
+                )
                 if v is not None
             },
         )

@@ -3,6 +3,8 @@ postprocessing on validation the same way), never on the real CTs or the held-ou
 
     python scripts/select_inference.py                        # release weights, release validation phantoms
     python scripts/select_inference.py --val release_data/phantoms_val --cases 12 --out release_data/select
+    python scripts/select_inference.py --val release_data/eval_phantoms/arterial --mirrors none --weights 0 \\
+        --paddings constant --min-lesion-ml 0 1   # confirm a choice on a held-out test set
 
 Options compared (``inference.json`` keys):
 
@@ -55,6 +57,10 @@ def parse_args(argv):
     p.add_argument("--matrix", type=int, default=192)
     p.add_argument("--cases", type=int, default=0, help="use the first N cases (0: all)")
     p.add_argument("--out", default=str(ROOT / "release_data" / "select_inference"))
+    p.add_argument("--mirrors", nargs="+", choices=list(MIRRORS), default=list(MIRRORS))
+    p.add_argument("--paddings", nargs="+", choices=PADDINGS, default=PADDINGS)
+    p.add_argument("--weights", nargs="+", type=float, default=WEIGHTS)
+    p.add_argument("--min-lesion-ml", nargs="+", type=float, default=MIN_LESION_ML)
     return p.parse_args(argv)
 
 
@@ -121,15 +127,15 @@ def evaluate(args) -> dict:
         sample = pre({"image": entry["image"], "label": entry["label"]})
         image, ref = sample["image"][None], np.asarray(sample["label"])[0]
         affine = np.asarray(sample["image"].affine)
-        for mirror, padding in product(MIRRORS, PADDINGS):
+        for mirror, padding in product(args.mirrors, args.paddings):
             inferer.mirror_axes = tuple(MIRRORS[mirror])
             inferer.sw["padding_mode"] = padding
             start = time.perf_counter()
             ((coarse, box, fine),) = inferer.stages(image, network)
             seconds.setdefault(mirror, []).append(time.perf_counter() - start)
-            for weight in WEIGHTS:
+            for weight in args.weights:
                 probabilities = inferer.blend(coarse, box, fine, weight)
-                for min_ml in MIN_LESION_ML:
+                for min_ml in args.min_lesion_ml:
                     labels = postprocess(probabilities, affine, min_ml)
                     key = (mirror, padding, weight, min_ml)
                     results.setdefault(key, []).append(case_scores(labels, ref, affine, entry["case_id"]))
@@ -169,7 +175,9 @@ def choose(table: dict) -> dict:
         ("xyz", "replicate"): 3,
     }
     base = [k for k in table if k[3] == 0.0]
-    best = max(base, key=lambda k: (round(table[k]["mean_dice"], 4), -cost[k[:2]], -k[2]))
+    best = max(base, key=lambda k: (round(table[k]["mean_dice"], 4), -cost[k[:2]], -k[2])) if base else None
+    if best is None:
+        raise SystemExit("choose needs min lesion size 0 in the grid")
     candidates = [k for k in table if k[:3] == best[:3]]
     floor = table[best]["tumor_dice"] - TUMOR_DICE_SLACK
     allowed = [k for k in candidates if table[k]["tumor_dice"] >= floor]

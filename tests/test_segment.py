@@ -577,3 +577,18 @@ def test_a_zip_named_like_a_nifti_gives_plain_case_names(ct, bundle_root, tmp_pa
     )
     assert code == 0, err
     assert (tmp_path / "out" / "case_7_seg.nii.gz").is_file()
+
+
+def test_min_lesion_size_turns_small_tumors_into_liver(ct, bundle_root, tmp_path, capsys):
+    runs = {}
+    for size in ("0", "1000000"):
+        out = tmp_path / f"min_{size}"
+        rc = main([str(ct), "-o", str(out), "--bundle-root", str(bundle_root), "--quiet", "--no-slicer",
+                   "--min-lesion-ml", size])  # fmt: skip
+        assert rc == 0, capsys.readouterr().err
+        runs[size] = np.asarray(nib.load(out / "case_seg.nii.gz").dataobj)
+    kept, removed = runs["0"], runs["1000000"]
+    assert (kept == 2).any() and not (removed == 2).any()
+    # Only tumor changes, and it becomes liver: the organ outline stays the same.
+    assert np.array_equal(kept > 0, removed > 0)
+    assert np.array_equal(removed[kept == 2], np.ones(int((kept == 2).sum()), removed.dtype))
