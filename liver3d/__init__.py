@@ -27,6 +27,8 @@ _SUBMODULES = {
     "ae",
     "bundle_support",
     "errors",
+    "manifest",
+    "floors",
     "transforms",
     "viz",
     "windows",

@@ -13,6 +13,7 @@ from monai.bundle import ConfigParser
 from monai.bundle import run as bundle_run
 
 from liver3d.ae import ReconstructionLoss, latent_vectors, reconstruction, score_error_map
+from liver3d.manifest import read_result_manifest
 
 CONFIGS = Path(__file__).resolve().parents[1] / "bundles" / "tumor_patch_ae" / "configs"
 
@@ -84,6 +85,23 @@ def test_bundle_trains_and_writes_error_maps_latents_and_scores(phantom_dir, tmp
     latents = np.load(out / "latents.npz")
     assert len(rows) == len(latents["vectors"]) and set(latents["classes"]) <= {"liver", "tumor"}
     assert "tsne_x" in rows[0] and (out / "latents_tsne.png").read_bytes()[:4] == b"\x89PNG"
+    # inference.json: the same error maps from the images alone, listed in result.json
+    bundle_run(
+        config_file=[*files, str(CONFIGS / "inference.json")],
+        input=str(phantom_dir / "imagesTr"),
+        output_dir=str(tmp_path / "infer"),
+        **common,
+    )
+    manifest = read_result_manifest(tmp_path / "infer")
+    assert [c["case"] for c in manifest["cases"]] == sorted(e["case_id"] for e in dataset)
+    for case in manifest["cases"]:
+        produced = case["outputs"]["error_map"]
+        assert produced["kind"] == "error_map" and "reconstruction error" in produced["meaning"]
+        evaluated = nib.load(str(out / "error_maps" / f"{case['case']}_recon_error.nii.gz"))
+        np.testing.assert_allclose(
+            np.asarray(nib.load(produced["path"]).dataobj), np.asarray(evaluated.dataobj), atol=1e-6
+        )
+    assert manifest["settings"]["patch_size"] == patch
 
 
 def test_error_map_scoring_on_a_hand_made_case():

@@ -3,6 +3,7 @@
 detector inside the liver."""
 
 from liver3d.ae.analysis import PatchAEAnalysis, score_error_map
+from liver3d.ae.error_maps import ErrorMapInference, ReconstructionErrorMap
 from liver3d.ae.losses import ReconstructionLoss
 from liver3d.ae.networks import (
     SliceWise2D,
@@ -13,7 +14,9 @@ from liver3d.ae.networks import (
 )
 
 __all__ = [
+    "ErrorMapInference",
     "PatchAEAnalysis",
+    "ReconstructionErrorMap",
     "ReconstructionLoss",
     "SliceWise2D",
     "image_as_target",

@@ -1,7 +1,7 @@
 """What a trained patch autoencoder says about held-out volumes (seed 001, done on volumes and measured):
 
-- reconstruction-error maps: the volume is reconstructed by sliding window (Gaussian-weighted overlaps), the
-  squared error is smoothed (``smoothing_sigma`` voxels) and written as NIfTI on the input's grid;
+- reconstruction-error maps (:class:`~liver3d.ae.error_maps.ReconstructionErrorMap`), written as NIfTI on the
+  input's grid;
 - the error map as a tumor detector inside the liver, on the model's grid: voxel AUROC (tumor vs parenchyma) and
   per-lesion hit rate (a lesion is hit when its mean error exceeds the parenchyma's ``1 - liver_fpr``
   quantile, i.e. a threshold that flags ``liver_fpr`` of normal liver voxels; the mean, not the maximum, so
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.inferers import sliding_window_inference
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from liver3d.ae.networks import latent_vectors, reconstruction
+from liver3d.ae.error_maps import ReconstructionErrorMap
+from liver3d.ae.networks import latent_vectors
 from liver3d.data.datalist import case_name
 from liver3d.evaluation.report import write_csv
 from liver3d.inference.invert import MapsToInputGrid
@@ -97,25 +97,13 @@ class PatchAEAnalysis:
         )
         self.max_latents_per_case = max_latents_per_case
         self.to_input_grid = MapsToInputGrid(preprocessing)
+        self._error_map = ReconstructionErrorMap(
+            network, self.patch_size, overlap, sw_batch_size, smoothing_sigma, self.device
+        )
 
     def error_map(self, image: torch.Tensor) -> np.ndarray:
-        """Smoothed squared reconstruction error, (X, Y, Z) on the model's grid."""
-        x = (
-            image.as_tensor()[None].float().to(self.device)
-            if hasattr(image, "as_tensor")
-            else image[None].float()
-        )
-        with torch.no_grad():
-            recon = sliding_window_inference(
-                x,
-                self.patch_size,
-                self.sw_batch_size,
-                lambda p: reconstruction(self.network(p)),
-                overlap=self.overlap,
-                mode="gaussian",
-            )
-        error = ((x - recon) ** 2)[0, 0].cpu().numpy()
-        return ndimage.gaussian_filter(error, self.smoothing_sigma) if self.smoothing_sigma > 0 else error
+        """Smoothed squared reconstruction error, (X, Y, Z) on the model's grid (:class:`ReconstructionErrorMap`)."""
+        return self._error_map(image)
 
     def latents(self, image: torch.Tensor, label: np.ndarray, case: str, affine: np.ndarray) -> list[dict]:
         """Latent codes of patches centred on liver voxels (grid of ``latent_stride``) and tumor voxels (a grid four

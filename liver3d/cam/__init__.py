@@ -2,6 +2,7 @@
 
 from liver3d.cam.evaluator import CamEvaluator, CamStructure
 from liver3d.cam.gradcam import compute_cam, compute_cams, layer_by_name
+from liver3d.cam.inference import CamInference
 from liver3d.cam.localize2d import CamLocalizer2D
 from liver3d.cam.pseudomask import cam_to_mask, dice, iou, normalize_cam, sweep_thresholds
 from liver3d.cam.regions import box_iou, hot_regions, mask_box
@@ -9,6 +10,7 @@ from liver3d.cam.scoring import CamScores, format_cam_table, seed_thresholds
 
 __all__ = [
     "CamEvaluator",
+    "CamInference",
     "CamLocalizer2D",
     "CamScores",
     "CamStructure",

@@ -9,7 +9,7 @@ thresholded CAM with the mask.
 
 Writes to ``output_dir``: ``cam_regions.json`` (one record per image), ``cam_localization.json`` and
 ``.md`` (scores per target class) and ``figures/`` (layer panels and box views of the first
-``max_figures`` images per class).
+``max_figures`` images per class); with ``metadata`` (the bundle's), ``result.json`` (:mod:`liver3d.manifest`).
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ class CamLocalizer2D:
         max_figures: int = 4,
         batch_size: int = 16,
         device: str | torch.device = "cpu",
+        metadata: dict | str | Path | None = None,
+        settings: dict | None = None,
     ) -> None:
         if target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
@@ -82,6 +84,7 @@ class CamLocalizer2D:
         self.method, self.threshold, self.min_area, self.target = method, threshold, min_area, target
         self.figure_classes = set(classes or class_names)
         self.max_figures, self.batch_size, self.device = max_figures, batch_size, torch.device(device)
+        self.metadata, self.settings = metadata, settings or {}  # with metadata: result.json after run
 
     def run(self) -> dict:
         self.network.to(self.device).eval()
@@ -110,6 +113,14 @@ class CamLocalizer2D:
             tmp.write_text(table + "\n", encoding="utf-8")
         log.info("\n%s", table)
         log.info("%s", f"CAM regions, scores and figures: {self.output_dir}")
+        if self.metadata is not None:
+            from liver3d.manifest import write_result_manifest
+
+            cases = [
+                {"case": Path(e["image"]).name.split(".")[0], "input": e["image"]}
+                for e in self.dataset.entries
+            ]
+            write_result_manifest(self.output_dir, self.metadata, cases, self.settings)
         return summary
 
     def _record(self, index: int, probs: np.ndarray, target: int, cams: dict[str, np.ndarray]) -> dict:

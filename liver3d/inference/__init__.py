@@ -1,8 +1,17 @@
 """Inference helpers: the two-stage cascade inferer and input lists."""
 
 from liver3d.inference.cascade import CascadeInferer, liver_box
-from liver3d.inference.inputs import inference_inputs
+from liver3d.inference.inputs import image_inputs, inference_inputs, require_labels, with_label_input
 from liver3d.inference.invert import MapsToInputGrid
 from liver3d.inference.mirroring import MirroredPredictor
 
-__all__ = ["CascadeInferer", "MapsToInputGrid", "MirroredPredictor", "inference_inputs", "liver_box"]
+__all__ = [
+    "CascadeInferer",
+    "MapsToInputGrid",
+    "MirroredPredictor",
+    "image_inputs",
+    "inference_inputs",
+    "liver_box",
+    "require_labels",
+    "with_label_input",
+]
