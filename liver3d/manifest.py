@@ -31,6 +31,7 @@ KINDS = {
     "probabilities": "per-class probability volume on the input's grid (NIfTI, last axis the classes)",
     "slicer_segmentation": "3D Slicer segmentation (.seg.nrrd)",
     "cam_volume": "class activation map on the input's grid, 0-1 (NIfTI)",
+    "cam_image": "2D class activation map, 0-1, at the image's size (one-slice NIfTI)",
     "error_map": "reconstruction error map on the input's grid (NIfTI)",
     "slice_probabilities": "CSV: one row per axial slice, one probability column per class",
     "class_probabilities": "JSON: {class name: probability} for the whole input",

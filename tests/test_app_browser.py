@@ -72,6 +72,12 @@ def test_upload_run_segmentation_view_and_download(server, browser, phantom_dir)
     web.wait(browser, lambda d: _enabled_button(d, "Run"), 60, "waiting for Run to be enabled")
     web.click(browser, "button", "Run")
     web.wait_for_text(browser, "Liver volume")  # the structured report
+
+    def slice_shown(d):  # the slice with its overlay (under load the page may still be re-rendering)
+        shown = d.find_elements(By.CSS_SELECTOR, "[data-testid=stImage] img")
+        return bool(shown) and shown[0].size["width"] > 200
+
+    web.wait(browser, slice_shown, 30, "waiting for the slice image")
     images = browser.find_elements(By.CSS_SELECTOR, "[data-testid=stImage] img")
     assert images and images[0].size["width"] > 200  # the slice with its overlay
     assert "done in" in web.page_text(browser)  # the progress bar ended

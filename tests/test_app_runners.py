@@ -1,6 +1,7 @@
 """The viewer's runners: each registered bundle on a staged upload, outputs on the input's grid."""
 
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -162,3 +163,46 @@ def test_a_zipped_real_dicom_series_is_segmented_on_its_own_grid(entries, real_c
     # same voxels in world millimetres; ITK reads the series in LPS voxel order, the reference is stored LAS
     assert same_world_grid(seg.affine, seg.shape, reference.affine, reference.shape, 1e-2)
     assert download_name(result.files["label map (NIfTI)"], staged) == "real_series_seg.nii.gz"
+
+
+@pytest.mark.slow
+def test_a_bundle_the_viewer_never_ran_before_shows_through_its_manifest(ct_upload, tmp_path):
+    """The patch autoencoder has no code in app/: its metadata's contract is all the viewer needs."""
+    from app_utils import save_untrained
+
+    register_model(
+        tmp_path / "r.json", {"name": "ae", "task": "error_map", "overrides": {"bundle_root": "ae"}}
+    )
+    (entry,) = load_registry(tmp_path / "r.json")
+    save_untrained(entry, entry.checkpoints)
+    source, staged = ct_upload
+    result = run_model(entry, staged, tmp_path / "run")
+    image = nib.load(source)
+    error = nib.load(result.files["reconstruction error (NIfTI)"])
+    assert error.shape == image.shape and np.allclose(error.affine, image.affine, atol=1e-4)
+    assert result.cams["reconstruction error"].shape == to_ras(np.zeros(image.shape), image.affine)[0].shape
+
+
+def test_the_viewer_names_no_config_id_of_any_bundle():
+    """Every string literal in liver3d/app/ is checked against the top-level keys of every bundle config."""
+    import ast
+
+    from liver3d.paths import bundle_dir, bundle_names
+
+    config_ids = set()
+    for name in bundle_names():
+        for path in (bundle_dir(name) / "configs").glob("*.json"):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if path.name != "metadata.json":
+                config_ids |= {key.split("#")[0] for key in data}
+    # Words that are config ids in some bundle but mean something else here: widget keys of the page
+    # ("input", "run", "window", "cam_layer"), report fields, and a kind of result file.
+    other_meaning = {"input", "run", "window", "cam_layer", "cam_threshold", "error_map"}
+    app = Path(__file__).resolve().parents[1] / "liver3d" / "app"
+    named = {
+        (node.value, path.name)
+        for path in app.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in config_ids
+    }
+    assert {(value, file) for value, file in named if value not in other_meaning} == set()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from liver3d.app.registry import TASK_TITLES, ModelEntry, RegistryError, load_registry, shipped_models
+from liver3d.app.registry import ModelEntry, RegistryError, load_registry, shipped_models
 from liver3d.app.render import (
     PLANES,
     compose_slice,
@@ -27,7 +27,7 @@ from liver3d.app.render import (
     to_display,
     window_to_grey,
 )
-from liver3d.app.runners import ACCEPTS, RunError, RunResult, download_name, read_volume_ras, run_model
+from liver3d.app.runners import RunError, RunResult, download_name, read_volume_ras, run_model
 from liver3d.app.uploads import ACCEPTED_SUFFIXES, StagedInput, UploadError, display_name, stage_upload
 from liver3d.app.workspace import new_session_dir
 from liver3d.io.images2d import read_image_2d
@@ -126,17 +126,15 @@ def sidebar(cfg: dict, entries: list[ModelEntry], problems: list[str]) -> tuple[
         names = [e.name for e in entries]
         choice = st.selectbox("bundle and checkpoint", names, key="model_name")
         entry = entries[names.index(choice)]
-        st.caption(f"{entry.bundle}: {TASK_TITLES[entry.task]}")
+        st.caption(f"{entry.bundle}: {entry.title}")
         if entry.missing:
             st.warning(
                 f"checkpoint missing: {', '.join(p.name for p in entry.missing)} (train the model first)"
             )
         staged: StagedInput | None = st.session_state.get("staged")
-        ready = staged is not None and ACCEPTS[entry.task] == staged.kind
+        ready = staged is not None and entry.accepts == staged.kind
         if staged is not None and not ready:
-            st.caption(
-                f"this model takes {'a CT volume' if ACCEPTS[entry.task] == 'volume' else 'a 2D image'}"
-            )
+            st.caption(f"this model takes {'a CT volume' if entry.accepts == 'volume' else 'a 2D image'}")
         run = st.button("Run", type="primary", disabled=not ready, key="run")
         return entry, run
 
@@ -148,7 +146,8 @@ def run_selected(entry: ModelEntry, cfg: dict) -> None:
     def progress(fraction: float, message: str) -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"{entry.name}: {message}")
 
-    out = session_dir(cfg["workdir"]) / "runs" / entry.task
+    folder = "".join(c if c.isalnum() else "_" for c in entry.name)  # a registry name, never the client's
+    out = session_dir(cfg["workdir"]) / "runs" / folder
     shutil.rmtree(out, ignore_errors=True)
     try:
         result = run_model(entry, staged, out, progress, st.session_state.results)
@@ -164,7 +163,7 @@ def run_selected(entry: ModelEntry, cfg: dict) -> None:
         bar.empty()
         return
     st.session_state.pop("run_error", None)
-    st.session_state.results[entry.task] = result
+    st.session_state.results[entry.name] = result
     if result.cams:  # show a new CAM straight away, even if the toggle was off while there was none
         st.session_state["show_cam"] = st.session_state["show_cam2d"] = True
     if result.label is not None:
@@ -179,14 +178,15 @@ def go_to(voxel: tuple[int, int, int]) -> None:
 
 def viewer_volume(display: dict, results: dict[str, RunResult]) -> None:
     volume, spacing = display["volume"], display["spacing"]
-    seg = results.get("segmentation")
-    cls = results.get("slice_classifier")
-    # each CAM volume scaled to its own maximum for display (slice CAMs are weighted by slice probability)
+    # what each result holds decides where it shows: the last label map, slice probabilities, every map
+    seg = next((r for r in reversed(list(results.values())) if r.label is not None), None)
+    cls = next((r for r in reversed(list(results.values())) if r.slice_probabilities is not None), None)
+    # each map scaled to its own maximum for display (slice CAMs are weighted by slice probability)
     cam_sources = {
-        f"{task}: {name}": cam / max(float(cam.max()), 1e-6)
-        for task in ("slice_classifier", "volume_classifier")
-        if task in results
-        for name, cam in results[task].cams.items()
+        f"{model}: {name}": cam / max(float(cam.max()), 1e-6)
+        for model, result in results.items()
+        for name, cam in result.cams.items()
+        if cam.ndim == 3
     }
     controls, view = st.columns([1, 2])
     with controls:
@@ -227,7 +227,7 @@ def viewer_volume(display: dict, results: dict[str, RunResult]) -> None:
 
 
 def viewer_image(display: dict, results: dict[str, RunResult]) -> None:
-    result = results.get("image2d")
+    result = next((r for r in reversed(list(results.values())) if r.cams or r.regions), None)
     controls, view = st.columns([1, 2])
     with controls:
         show_cam = st.toggle("CAM heatmap", value=True, key="show_cam2d", disabled=result is None)
@@ -247,13 +247,13 @@ def viewer_image(display: dict, results: dict[str, RunResult]) -> None:
 
 
 def results_panel(results: dict[str, RunResult], staged: StagedInput) -> None:
-    for task, result in results.items():
-        with st.container(border=True, key=f"result_{task}"):
+    for number, result in enumerate(results.values()):
+        with st.container(border=True, key=f"result_{number}"):
             st.subheader(f"{result.model} ({result.seconds:.1f} s)")
             if result.probabilities:
                 st.markdown(
                     "**Class probabilities**"
-                    + (" (highest over slices)" if task == "slice_classifier" else "")
+                    + (" (highest over slices)" if result.slice_probabilities is not None else "")
                 )
                 st.bar_chart({"probability": result.probabilities}, horizontal=True, height=160)
             st.markdown("**Structured report**")
@@ -267,7 +267,7 @@ def results_panel(results: dict[str, RunResult], staged: StagedInput) -> None:
                         title,
                         data=Path(path).read_bytes(),
                         file_name=download_name(path, staged),
-                        key=f"download_{task}_{title}",
+                        key=f"download_{number}_{title}",
                     )
 
 

@@ -1,5 +1,9 @@
 """The models the viewer offers: a JSON file that names each trained bundle, its configs and overrides.
 
+What a bundle runs and writes, its task name and title come from the bundle's own ``metadata.json``
+(``liver3d_inference``, see :mod:`liver3d.manifest`): nothing here names a bundle's config ids, so a bundle
+added tomorrow with that contract is offered with no change to ``app/``.
+
 The operator writes (or the demo writes, ``demo_out/app_models.json``) one entry per trained model, e.g.::
 
     {"models": [
@@ -22,21 +26,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from liver3d.io.atomic import write_json_atomic
-from liver3d.paths import bundles_dir
+from liver3d.paths import bundle_names, bundles_dir
 
-TASKS = {
-    "segmentation": ("liver_tumor_seg", ["inference.json"]),
-    "slice_classifier": ("liver_slice_cls", ["train.json", "evaluate_cam.json"]),
-    "volume_classifier": ("liver_volume_cls", ["train.json", "evaluate_cam.json"]),
-    "image2d": ("image_cls_2d", ["train.json", "cam.json"]),
-}
-TASK_TITLES = {
-    "segmentation": "3D segmentation (liver, tumor)",
-    "slice_classifier": "slice classifier on the volume (per-slice probabilities, Grad-CAM)",
-    "volume_classifier": "volume classifier (tumor present?, 3D Grad-CAM; liver ROI from a segmentation)",
-    "image2d": "2D study classifier (probabilities, Grad-CAM boxes)",
-}
-PATH_KEYS = ("bundle_root", "model_path", "stage1_checkpoint", "stage2_checkpoint", "ckpt_dir")
+
+def bundle_contract(bundle: str) -> dict:
+    """A bundle's inference contract (``metadata.json``, ``liver3d_inference``): its configs, what it accepts,
+    what it writes, and how the viewer shows it (``viewer``: task, title, checkpoint keys)."""
+    path = bundles_dir() / bundle / "configs" / "metadata.json"
+    if not path.is_file():
+        raise RegistryError(f"{path}: bundle {bundle!r} not found")
+    contract = json.loads(path.read_text(encoding="utf-8")).get("liver3d_inference")
+    if not contract or "viewer" not in contract:
+        raise RegistryError(f"{path}: bundle {bundle!r} declares no liver3d_inference.viewer contract")
+    return contract
+
+
+def task_bundles() -> dict[str, str]:
+    """{viewer task: bundle} over every bundle that declares one."""
+    tasks = {}
+    for bundle in bundle_names():
+        try:
+            tasks[bundle_contract(bundle)["viewer"]["task"]] = bundle
+        except RegistryError:
+            continue
+    return tasks
 
 
 class RegistryError(ValueError):
@@ -54,18 +67,37 @@ class ModelEntry:
     overrides: dict = field(default_factory=dict)
 
     @property
+    def contract(self) -> dict:
+        return bundle_contract(self.bundle)
+
+    @property
+    def title(self) -> str:
+        return self.contract["viewer"]["title"]
+
+    @property
+    def accepts(self) -> str:
+        return self.contract["accepts"]
+
+    @property
+    def run_configs(self) -> tuple[str, ...]:
+        """The configs an inference run merges: this entry's (what the model was trained with), then the
+        declared inference configs it lacks, in their order (``inference.json`` last)."""
+        return self.configs + tuple(c for c in self.contract["configs"] if c not in self.configs)
+
+    @property
     def bundle_configs(self) -> Path:
         return bundles_dir() / self.bundle / "configs"
 
-    def config_files(self) -> list[str]:
-        return [str(self.bundle_configs / c) for c in self.configs]
+    def config_files(self, configs: tuple[str, ...] | None = None) -> list[str]:
+        return [str(self.bundle_configs / c) for c in (configs or self.configs)]
 
-    def parser(self, **extra):
-        """A MONAI ``ConfigParser`` of this entry's configs with its overrides (and ``extra``) applied."""
+    def parser(self, configs: tuple[str, ...] | None = None, **extra):
+        """A MONAI ``ConfigParser`` of this entry's configs (or ``configs``) with its overrides (and
+        ``extra``) applied."""
         from monai.bundle import ConfigParser
 
         parser = ConfigParser()
-        parser.read_config(self.config_files())
+        parser.read_config(self.config_files(configs))
         parser.read_meta(str(self.bundle_configs / "metadata.json"))
         parser.update({**self.overrides, **extra})
         return parser
@@ -73,8 +105,8 @@ class ModelEntry:
     @property
     def checkpoints(self) -> list[Path]:
         """The checkpoint files this entry loads (as its bundle config resolves them)."""
-        keys = ["stage1_checkpoint", "stage2_checkpoint"] if self.task == "segmentation" else ["model_path"]
-        parser = self.parser()
+        keys = self.contract["viewer"]["checkpoint_keys"]
+        parser = self.parser(self.run_configs)
         return [Path(parser.get_parsed_content(k)) for k in keys]
 
     @property
@@ -84,16 +116,18 @@ class ModelEntry:
 
 def parse_entry(spec: dict, base: Path, source: str) -> ModelEntry:
     name = spec.get("name")
-    task = spec.get("task")
-    if not name or task not in TASKS:
+    tasks = task_bundles()
+    bundle = spec.get("bundle") or tasks.get(spec.get("task"))
+    if not name or bundle not in tasks.values():
         raise RegistryError(
-            f"{source}: entry {name or spec!r} needs a 'name' and a 'task' from {sorted(TASKS)}"
+            f"{source}: entry {name or spec!r} needs a 'name' and a 'task' from {sorted(tasks)} "
+            f"(or a 'bundle' from {sorted(tasks.values())})"
         )
-    bundle, default_configs = TASKS[task]
-    bundle = spec.get("bundle", bundle)
-    configs = tuple(spec.get("configs", default_configs))
+    contract = bundle_contract(bundle)
+    task = contract["viewer"]["task"]
+    configs = tuple(spec.get("configs", contract["configs"][:-1] or contract["configs"]))
     overrides = dict(spec.get("overrides", {}))
-    for key in PATH_KEYS:
+    for key in contract.get("path_keys", []):  # overrides that are paths, relative to the registry file
         if key in overrides and not Path(overrides[key]).is_absolute():
             overrides[key] = str((base / overrides[key]).resolve())
     entry = ModelEntry(str(name), task, bundle, configs, overrides)
@@ -123,27 +157,35 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
     return entries
 
 
-SHIPPED_SEGMENTATION = "liver + tumor cascade (shipped release weights)"
+SHIPPED_SEGMENTATION = (
+    "liver + tumor cascade (shipped release weights)"  # its metadata's shipped_weights name
+)
 
 
 def shipped_models() -> list[ModelEntry]:
-    """The models that ship with liver3d, offered without any registry file or demo run.
-
-    Today the ``liver_tumor_seg`` release cascade (``bundles/liver_tumor_seg/models/release/``), when its weight
-    files are present.
-    """
-    root = bundles_dir() / "liver_tumor_seg"
-    if not all((root / "models" / "release" / f"{s}.pt").is_file() for s in ("stage1", "stage2")):
-        return []
-    release = root / "models" / "release"
-    overrides = {
-        "bundle_root": str(root),
-        "stage1_checkpoint": str(release / "stage1.pt"),  # the release files, whatever else the root holds
-        "stage2_checkpoint": str(release / "stage2.pt"),
-    }
-    return [
-        ModelEntry(SHIPPED_SEGMENTATION, "segmentation", "liver_tumor_seg", ("inference.json",), overrides)
-    ]
+    """The models that ship with liver3d, offered without any registry file or demo run: every bundle whose
+    contract declares ``viewer.shipped_weights`` (today the ``liver_tumor_seg`` release cascade), when its
+    weight files are present."""
+    entries = []
+    for bundle in bundle_names():
+        try:
+            contract = bundle_contract(bundle)
+        except RegistryError:
+            continue
+        shipped = contract["viewer"].get("shipped_weights")
+        if not shipped:
+            continue
+        root = bundles_dir() / bundle
+        # paths relative to the bundle folder: its release files, whatever else the bundle root holds
+        overrides = {
+            key: str((root / value).resolve()) if key in contract.get("path_keys", []) else value
+            for key, value in shipped["overrides"].items()
+        }
+        configs = tuple(contract["configs"][:-1] or contract["configs"])
+        entry = ModelEntry(shipped["name"], contract["viewer"]["task"], bundle, configs, overrides)
+        if not entry.missing:
+            entries.append(entry)
+    return entries
 
 
 def register_model(path: str | Path, spec: dict) -> Path:

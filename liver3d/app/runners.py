@@ -1,14 +1,19 @@
 """Running a registered bundle on one checked upload, and collecting what the viewer shows and offers.
 
-Each runner parses the entry's bundle configs (MONAI ``ConfigParser``, with the entry's overrides and the
-upload as the input), runs the bundle's own components, and returns a :class:`RunResult`: arrays in RAS
-voxel order for display (label map, CAM volumes), class probabilities, the structured report and the files
-to download. ``progress(fraction, message)`` is called between steps.
+One runner for every bundle: :func:`run_model` runs the entry's bundle workflow (its configs, then the
+inference configs its ``metadata.json`` declares; MONAI ``ConfigWorkflow`` with the entry's overrides and
+the upload as ``input``), reads the ``result.json`` the bundle wrote (:mod:`liver3d.manifest`) and builds a
+:class:`RunResult` from the listed files by their declared kind: arrays in RAS voxel order for display (label
+map, CAM and error volumes), class and slice probabilities, the structured report of a label map and the
+files to download. It names no config id of any bundle. ``progress(fraction, message)`` is called between
+steps.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,13 +24,16 @@ import numpy as np
 from liver3d.app.registry import ModelEntry
 from liver3d.app.uploads import StagedInput
 from liver3d.bundle_support import raise_input_errors
+from liver3d.cam.localize2d import image_case
 from liver3d.data.datalist import case_name
 from liver3d.errors import InputError
 from liver3d.geometry import to_ras
 from liver3d.io.atomic import atomic_path, write_json_atomic
 from liver3d.io.readers import read_array
+from liver3d.manifest import read_result_manifest
 
 Progress = Callable[[float, str], None]
+LABEL_MAP = "label map (NIfTI)"
 
 
 class RunError(RuntimeError):
@@ -78,27 +86,144 @@ def read_volume_ras(path: str | Path) -> tuple[np.ndarray, tuple[float, float, f
     return ras, spacing, affine
 
 
-def run_segmentation(
-    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress, earlier: dict
+def _earlier_label_map(earlier: dict[str, RunResult]) -> Path | None:
+    """The label map file of an earlier run on the same upload (a segmentation), if any."""
+    for result in earlier.values():
+        if result.label is not None and LABEL_MAP in result.files:
+            return Path(result.files[LABEL_MAP])
+    return None
+
+
+def run_bundle(
+    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress, label_map: Path | None
+) -> dict:
+    """The entry's bundle workflow (its configs, then the declared inference configs) on the upload; the
+    ``result.json`` it wrote, read and checked."""
+    from monai.bundle import ConfigWorkflow
+
+    outputs = out_dir / "bundle"
+    contract = entry.contract
+    overrides = {
+        **entry.overrides,
+        contract["input_key"]: str(staged.path),
+        contract["output_dir_key"]: str(outputs),
+    }
+    label_key = contract.get("label_input")
+    if label_key and label_map is not None:
+        overrides[label_key] = str(label_map)
+    with bundle_errors(entry):
+        workflow = ConfigWorkflow(
+            config_file=entry.config_files(entry.run_configs),
+            meta_file=str(entry.bundle_configs / "metadata.json"),
+            logging_file=False,
+            workflow_type=None,
+            **overrides,
+        )
+        workflow.initialize()
+        progress(0.3, f"running {entry.bundle}: {entry.title}")
+        workflow.run()
+        workflow.finalize()
+        return read_result_manifest(outputs)
+
+
+def result_from_manifest(
+    entry: ModelEntry, manifest: dict, staged: StagedInput, out_dir: Path, from_segmentation: bool
 ) -> RunResult:
-    """The liver_tumor_seg cascade (``inference.json``): label NIfTI, Slicer segmentation, report."""
+    """What the viewer shows and offers, read from the files the manifest lists, by their declared kind."""
+    if len(manifest["cases"]) != 1:
+        raise RunError(f"{entry.bundle} listed {len(manifest['cases'])} cases for one upload")
+    outputs = {**manifest["outputs"], **manifest["cases"][0]["outputs"]}
+    result = RunResult(entry.task, entry.name)
+    image_cams = []
+    for role, item in outputs.items():
+        kind, path = item["kind"], Path(item["path"])
+        name = item.get("structure") or role
+        if kind == "label_map":
+            result.label = read_volume_ras(path)[0].astype(np.uint8)
+            result.files[LABEL_MAP] = path
+        elif kind == "slicer_segmentation":
+            result.files["3D Slicer segmentation (.seg.nrrd)"] = path
+        elif kind == "probabilities":
+            result.files["probabilities (NIfTI)"] = path
+        elif kind == "cam_volume":
+            result.cams[name] = read_volume_ras(path)[0]
+            result.files[f"Grad-CAM {name} (NIfTI)"] = path
+        elif kind == "error_map":
+            result.cams["reconstruction error"] = read_volume_ras(path)[0]
+            result.files["reconstruction error (NIfTI)"] = path
+        elif kind == "slice_probabilities":
+            _slice_probabilities(result, path)
+        elif kind == "class_probabilities":
+            result.probabilities = json.loads(path.read_text(encoding="utf-8"))
+            result.class_names = list(result.probabilities)
+            region = "liver ROI from the segmentation" if from_segmentation else "whole volume"
+            _volume_report(result, region)
+        elif kind == "cam_regions":
+            _image_record(result, json.loads(path.read_text(encoding="utf-8")))
+        elif kind == "cam_image":
+            image_cams.append(path)
+    for path in image_cams:  # after cam_regions, which names the layer
+        from liver3d.io.images2d import read_image_2d
+
+        layer = result.report.get("cam_layer", "CAM")
+        result.cams[layer] = read_image_2d(path, 1)[0].astype(np.float32)
+        result.files["Grad-CAM (NIfTI)"] = path
+    if result.label is not None:
+        _structured_report(result, staged, out_dir)
+    elif result.report:
+        result.files.update(_write_report(result.report, result.report_markdown, out_dir / "report"))
+    return result
+
+
+def _slice_probabilities(result: RunResult, path: Path) -> None:
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = [c for c in rows[0] if c.startswith("p_")] if rows else []
+    result.class_names = [c[2:] for c in columns]
+    result.slice_probabilities = np.array([[float(r[c]) for c in columns] for r in rows], dtype=np.float32)
+    result.report = slice_report(result.slice_probabilities, result.class_names)
+    result.probabilities = result.report["volume_max_probability"]
+    result.report_markdown = slice_report_markdown(result.report)
+
+
+def _volume_report(result: RunResult, region: str) -> None:
+    predicted = max(result.probabilities, key=result.probabilities.get)
+    result.report = {
+        "kind": "volume classification",
+        "predicted": predicted,
+        "probabilities": result.probabilities,
+        "region": region,
+    }
+    lines = [f"**Predicted: {predicted}** ({region})", "", *_probability_table(result.probabilities)]
+    result.report_markdown = "\n".join(lines) + "\n"
+
+
+def _image_record(result: RunResult, records: list[dict]) -> None:
+    if len(records) != 1:
+        raise RunError(f"expected the record of one image, the bundle wrote {len(records)}")
+    (record,) = records
+    result.class_names = list(record["probabilities"])
+    result.probabilities = record["probabilities"]
+    result.regions = record["regions"]
+    result.report = {
+        "kind": "2D image classification",
+        "predicted": record["predicted"],
+        "probabilities": record["probabilities"],
+        "cam_class": record["cam_class"],
+        "cam_layer": record["cam_layer"],
+        "cam_threshold": record["threshold"],
+        "image_size_hw": record["image_size_hw"],
+        "regions": record["regions"],
+    }
+    result.report_markdown = image2d_report_markdown(result.report)
+
+
+def _structured_report(result: RunResult, staged: StagedInput, out_dir: Path) -> None:
+    """The structured report of a label map (volumes, lesions, diameters), with the user's file names."""
     from liver3d.report import build_report, to_markdown
 
-    outputs = out_dir / "segmentation"
-    with bundle_errors(entry):
-        parser = entry.parser(input=str(staged.path), output_dir=str(outputs), save_slicer=True)
-        parser.get_parsed_content("initialize")
-        progress(0.3, "cascade inference: liver ROI (stage 1), then liver and tumor (stage 2)")
-        parser.get_parsed_content("run")
-    case = case_name(str(staged.path))
-    seg, slicer = outputs / f"{case}_seg.nii.gz", outputs / f"{case}.seg.nrrd"
-    if not seg.is_file():
-        raise RunError(f"the bundle finished without writing {seg.name}")
-    progress(0.85, "structured report (volumes, lesions, diameters)")
-    with bundle_errors(entry):
-        report, paths = build_report(seg, out_dir / "report", staged.path)
-    label, _, _ = read_volume_ras(seg)
-    result = RunResult("segmentation", entry.name, label=label.astype(np.uint8))
+    seg = Path(result.files[LABEL_MAP])
+    report, paths = build_report(seg, out_dir / "report", staged.path)
     # The report names the files it measured; show the user's file name rather than the server's paths.
     names = {
         str(seg): f"{staged.stem}_seg.nii.gz",
@@ -109,77 +234,7 @@ def run_segmentation(
     result.report_markdown = to_markdown(report)
     for server_path, shown in names.items():
         result.report_markdown = result.report_markdown.replace(server_path, shown)
-    result.files = {
-        "label map (NIfTI)": seg,
-        "3D Slicer segmentation (.seg.nrrd)": slicer,
-        "report (JSON)": paths["json"],
-        "report (Markdown)": paths["markdown"],
-    }
-    return result
-
-
-def run_slice_classifier(
-    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress, earlier: dict
-) -> RunResult:
-    """The liver_slice_cls classifier on every axial slice: per-slice probabilities and Grad-CAM volumes
-    (per structure, on the upload's grid, as NIfTI)."""
-    case = {"image": str(staged.path)}
-    with bundle_errors(entry):
-        parser = entry.parser(eval_data=[case], label_optional=True)
-        evaluator, class_names = _loaded_cam_evaluator(parser)
-        progress(0.3, "classifying every axial slice and computing Grad-CAM")
-        cams, affine, probs = evaluator.case_cam(case)
-    result = RunResult("slice_classifier", entry.name, class_names=class_names)
-    result.slice_probabilities = np.asarray(probs, dtype=np.float32)
-    progress(0.85, "writing CAM volumes and the slice table")
-    _add_cam_volumes(result, evaluator.structures, cams, affine, out_dir / "cams")
-    result.report = slice_report(result.slice_probabilities, class_names)
-    result.probabilities = result.report["volume_max_probability"]
-    result.report_markdown = slice_report_markdown(result.report)
-    result.files.update(_write_report(result.report, result.report_markdown, out_dir / "report"))
-    return result
-
-
-def run_volume_classifier(
-    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress, earlier: dict
-) -> RunResult:
-    """The liver_volume_cls classifier (tumor present or not) on the volume, with its 3D Grad-CAM (NIfTI).
-
-    A model trained on liver-ROI crops (the bundle's default) needs a liver mask: it takes the label map of a
-    segmentation run on the same upload (run the cascade first). A model trained with ``whole_volume.json``
-    needs none.
-    """
-    case = {"image": str(staged.path)}
-    with bundle_errors(entry):
-        parser = entry.parser(eval_data=[case], label_optional=True)
-        if parser.get("roi_transforms"):
-            segmentation = earlier.get("segmentation")
-            if segmentation is None:
-                raise RunError(
-                    f"model {entry.name!r} classifies the liver ROI: run a segmentation model on this upload first"
-                )
-            case["label"] = str(segmentation.files["label map (NIfTI)"])
-        evaluator, class_names = _loaded_cam_evaluator(parser)
-        progress(0.35, "classifying the volume and computing its 3D Grad-CAM")
-        cams, affine, probs = evaluator.case_cam(case)
-    result = RunResult("volume_classifier", entry.name, class_names=class_names)
-    result.probabilities = {n: round(float(p), 5) for n, p in zip(class_names, np.asarray(probs)[0])}
-    _add_cam_volumes(result, evaluator.structures, cams, affine, out_dir / "cams")
-    predicted = max(result.probabilities, key=result.probabilities.get)
-    result.report = {
-        "kind": "volume classification",
-        "predicted": predicted,
-        "probabilities": result.probabilities,
-        "region": "liver ROI from the segmentation" if "label" in case else "whole volume",
-    }
-    lines = [
-        f"**Predicted: {predicted}** ({result.report['region']})",
-        "",
-        *_probability_table(result.probabilities),
-    ]
-    result.report_markdown = "\n".join(lines) + "\n"
-    result.files.update(_write_report(result.report, result.report_markdown, out_dir / "report"))
-    return result
+    result.files.update({"report (JSON)": paths["json"], "report (Markdown)": paths["markdown"]})
 
 
 def slice_report(probs: np.ndarray, class_names: list[str]) -> dict:
@@ -218,64 +273,6 @@ def slice_report_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_image2d(
-    entry: ModelEntry, staged: StagedInput, out_dir: Path, progress: Progress, earlier: dict
-) -> RunResult:
-    """A 2D study classifier (image_cls_2d): class probabilities, multi-layer Grad-CAM, hot-region boxes."""
-    from skimage.transform import resize
-
-    from liver3d.cam import compute_cams, hot_regions
-
-    eval_data = [{"image": str(staged.path), "label": -1, "patient_id": "upload", "class_name": "unknown"}]
-    with bundle_errors(entry):
-        parser = entry.parser(eval_data=eval_data)
-        localizer = parser.get_parsed_content("cam_localizer")
-        _load_weights(parser, localizer.network)
-    progress(0.4, "classifying and computing Grad-CAM")
-    network = localizer.network.to(localizer.device).eval()
-    image = localizer.dataset.images[0][None].to(localizer.device)
-    import torch
-
-    with torch.no_grad():
-        probs = torch.softmax(network(image).float(), 1)[0].cpu().numpy()
-    target = int(probs.argmax())
-    cams = {
-        k: v[0] for k, v in compute_cams(network, image, localizer.layers, [target], localizer.method).items()
-    }
-    height, width = localizer.dataset.original_sizes[0]
-    box_cam = cams[localizer.box_layer]
-    regions = hot_regions(
-        box_cam,
-        localizer.threshold,
-        localizer.min_area,
-        scale=(height / box_cam.shape[0], width / box_cam.shape[1]),
-    )
-    names = list(localizer.class_names)
-    result = RunResult("image2d", entry.name, class_names=names, regions=regions)
-    result.probabilities = {n: round(float(p), 5) for n, p in zip(names, probs)}
-    result.cams = {k: resize(v, (height, width), order=1, preserve_range=True) for k, v in cams.items()}
-    progress(0.85, "writing the CAM and the report")
-    from liver3d.io.nifti import save_nifti
-
-    cam_map = result.cams[localizer.box_layer].astype(np.float32)
-    # NIfTI of the 2D CAM: (W, H, 1) with the one-slice-NIfTI convention of read_image_2d (flipud(array.T)).
-    cam_path = save_nifti(np.flipud(cam_map).T[..., None], np.eye(4), out_dir / "cams" / "cam.nii.gz")
-    result.files["Grad-CAM (NIfTI)"] = cam_path
-    result.report = {
-        "kind": "2D image classification",
-        "predicted": names[target],
-        "probabilities": result.probabilities,
-        "cam_class": names[target],
-        "cam_layer": localizer.box_layer,
-        "cam_threshold": localizer.threshold,
-        "image_size_hw": [int(height), int(width)],
-        "regions": regions,
-    }
-    result.report_markdown = image2d_report_markdown(result.report)
-    result.files.update(_write_report(result.report, result.report_markdown, out_dir / "report"))
-    return result
-
-
 def image2d_report_markdown(report: dict) -> str:
     lines = [f"**Predicted: {report['predicted']}**", "", *_probability_table(report["probabilities"])]
     lines += [
@@ -296,34 +293,10 @@ def image2d_report_markdown(report: dict) -> str:
 def download_name(path: str | Path, staged: StagedInput) -> str:
     """The name a result file is offered under: the upload's name in place of the server's case name."""
     name = Path(path).name
-    case = case_name(str(staged.path))
-    return staged.stem + name[len(case) :] if name.startswith(case) else f"{staged.stem}_{name}"
-
-
-def _load_weights(parser, network) -> None:
-    """Load the bundle's ``model_path`` checkpoint into ``network`` on the bundle's device."""
-    from liver3d.networks.weights import load_weights
-
-    load_weights(network, parser.get_parsed_content("model_path"))  # strict; a misfit is a WeightsError
-    network.to(parser.get_parsed_content("device"))
-
-
-def _loaded_cam_evaluator(parser):
-    """The bundle's ``cam_evaluator`` with its network's weights loaded, and the class names."""
-    evaluator = parser.get_parsed_content("cam_evaluator")
-    _load_weights(parser, evaluator.network)
-    evaluator.network.eval()
-    return evaluator, list(parser.get_parsed_content("class_names"))
-
-
-def _add_cam_volumes(result: RunResult, structures, cams: np.ndarray, affine, folder: Path) -> None:
-    """Write each structure's CAM volume (input grid) as NIfTI, and keep it in RAS order for display."""
-    from liver3d.io.nifti import save_nifti
-
-    for structure, cam in zip(structures, cams):
-        path = save_nifti(cam.astype(np.float32), affine, folder / f"cam_{structure.name}.nii.gz")
-        result.cams[structure.name] = to_ras(cam, affine)[0]
-        result.files[f"Grad-CAM {structure.name} (NIfTI)"] = path
+    for case in (case_name(str(staged.path)), image_case(staged.path)):  # a volume's case, a 2D image's
+        if name.startswith(case):
+            return staged.stem + name[len(case) :]
+    return f"{staged.stem}_{name}"
 
 
 def _probability_table(probabilities: dict[str, float]) -> list[str]:
@@ -337,21 +310,6 @@ def _write_report(report: dict, markdown: str, folder: Path) -> dict[str, Path]:
     return {"report (JSON)": json_path, "report (Markdown)": folder / "report.md"}
 
 
-# Each runner: (entry, staged input, output folder, progress, earlier results by task) -> RunResult.
-RUNNERS: dict[str, Callable[..., RunResult]] = {
-    "segmentation": run_segmentation,
-    "slice_classifier": run_slice_classifier,
-    "volume_classifier": run_volume_classifier,
-    "image2d": run_image2d,
-}
-ACCEPTS = {
-    "segmentation": "volume",
-    "slice_classifier": "volume",
-    "volume_classifier": "volume",
-    "image2d": "image2d",
-}
-
-
 def run_model(
     entry: ModelEntry,
     staged: StagedInput,
@@ -360,9 +318,10 @@ def run_model(
     earlier: dict[str, RunResult] | None = None,
 ) -> RunResult:
     """Run ``entry`` on ``staged``; outputs go under ``out_dir`` (created). ``earlier``: results of other
-    models on the same upload, by task (a liver-ROI volume classifier uses the segmentation's label map)."""
-    if ACCEPTS[entry.task] != staged.kind:
-        wanted = "a CT volume (NIfTI or zipped DICOM)" if ACCEPTS[entry.task] == "volume" else "a 2D image"
+    models on the same upload (a bundle that declares a ``label_input``, the liver-ROI volume classifier,
+    gets the label map of an earlier segmentation)."""
+    if entry.accepts != staged.kind:
+        wanted = "a CT volume (NIfTI or zipped DICOM)" if entry.accepts == "volume" else "a 2D image"
         raise RunError(f"model {entry.name!r} takes {wanted}; {staged.display_name} is not one")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -370,7 +329,13 @@ def run_model(
     start = time.perf_counter()
     require_checkpoints(entry)
     progress(0.15, f"loading the {entry.bundle} bundle and its checkpoint")
-    result = RUNNERS[entry.task](entry, staged, out_dir, progress, earlier or {})
+    label_map = _earlier_label_map(earlier or {})
+    manifest = run_bundle(entry, staged, out_dir, progress, label_map)
+    progress(0.85, "reading the outputs the bundle declared (result.json)")
+    with bundle_errors(entry):
+        result = result_from_manifest(
+            entry, manifest, staged, out_dir, from_segmentation=label_map is not None
+        )
     result.seconds = time.perf_counter() - start
     progress(1.0, f"done in {result.seconds:.1f} s")
     return result

@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 TARGETS = ("predicted", "label")
 
 
+def image_case(path: str | Path) -> str:
+    """A 2D image's case name: its file name without suffixes (``chest.png`` -> ``chest``)."""
+    return Path(path).name.split(".")[0]
+
+
 class CamLocalizer2D:
     """Grad-CAM regions of a 2D classifier over an :class:`~liver3d.data.ImageDataset`.
 
@@ -64,6 +69,7 @@ class CamLocalizer2D:
         device: str | torch.device = "cpu",
         metadata: dict | str | Path | None = None,
         settings: dict | None = None,
+        save_cams: bool = False,
     ) -> None:
         if target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
@@ -85,6 +91,7 @@ class CamLocalizer2D:
         self.figure_classes = set(classes or class_names)
         self.max_figures, self.batch_size, self.device = max_figures, batch_size, torch.device(device)
         self.metadata, self.settings = metadata, settings or {}  # with metadata: result.json after run
+        self.save_cams = save_cams  # <case>_cam.nii.gz: the box layer's CAM at the image's size
 
     def run(self) -> dict:
         self.network.to(self.device).eval()
@@ -103,6 +110,8 @@ class CamLocalizer2D:
                 if name in self.figure_classes and figures[name] < self.max_figures:
                     figures[name] += 1
                     record["figures"] = self._figures(i, record, {k: v[b] for k, v in cams.items()})
+                if self.save_cams:
+                    self._save_cam(i, cams[self.box_layer][b])
                 records.append(record)
         summary = summarize(records, self.class_names)
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -116,12 +125,19 @@ class CamLocalizer2D:
         if self.metadata is not None:
             from liver3d.manifest import write_result_manifest
 
-            cases = [
-                {"case": Path(e["image"]).name.split(".")[0], "input": e["image"]}
-                for e in self.dataset.entries
-            ]
+            cases = [{"case": image_case(e["image"]), "input": e["image"]} for e in self.dataset.entries]
             write_result_manifest(self.output_dir, self.metadata, cases, self.settings)
         return summary
+
+    def _save_cam(self, index: int, cam: np.ndarray) -> Path:
+        """The CAM resized to the original image, as a one-slice NIfTI in :func:`read_image_2d`'s convention
+        (array (W, H, 1), ``flipud(array.T)`` gives the image's rows and columns back)."""
+        from liver3d.io.nifti import save_nifti
+
+        height, width = self.dataset.original_sizes[index]
+        full = resize(cam, (height, width), order=1, preserve_range=True).astype(np.float32)
+        name = f"{image_case(self.dataset.entries[index]['image'])}_cam.nii.gz"
+        return save_nifti(np.flipud(full).T[..., None], np.eye(4), self.output_dir / name)
 
     def _record(self, index: int, probs: np.ndarray, target: int, cams: dict[str, np.ndarray]) -> dict:
         entry = self.dataset.entries[index]
