@@ -132,3 +132,13 @@ def label_values() -> tuple[int, ...]:
 
 def label_names() -> tuple[str, ...]:
     return load_label_table().names
+
+
+def tumor_present(label, min_voxels: int = 1) -> int:
+    """1 if a label map (NumPy array or tensor) holds at least ``min_voxels`` tumor voxels, else 0."""
+    import numpy as np
+    import torch
+
+    tumor = load_label_table().value("tumor")
+    plain = label if isinstance(label, torch.Tensor) else torch.as_tensor(np.asarray(label))
+    return int(int((plain == tumor).sum()) >= min_voxels)

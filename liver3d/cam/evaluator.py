@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 from liver3d.cam.gradcam import compute_cam, layer_by_name
+from liver3d.cam.pseudomask import cam_to_mask
 from liver3d.cam.scoring import CamScores, format_cam_table, seed_thresholds
 from liver3d.data.datalist import case_name
 from liver3d.evaluation.report import write_csv
@@ -230,8 +232,12 @@ class CamEvaluator:
                 s.reference,
                 self.thresholds[k],
                 self.output_dir / f"cam_best_worst_{s.name}.png",
-                self.opening_radius,
-                self.closing_radius,
+                partial(
+                    cam_to_mask,
+                    threshold=self.thresholds[k],
+                    opening_radius=self.opening_radius,
+                    closing_radius=self.closing_radius,
+                ),
             )
 
 

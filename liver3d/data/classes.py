@@ -8,16 +8,7 @@ import numpy as np
 import torch
 
 from liver3d.io.readers import read_array
-from liver3d.labels import load_label_table
-
-
-def tumor_present(label: np.ndarray | torch.Tensor, min_voxels: int = 1) -> int:
-    """1 if the label map holds at least ``min_voxels`` tumor voxels, else 0."""
-    tumor = load_label_table().value("tumor")
-    count = (
-        torch.as_tensor(np.asarray(label) if not isinstance(label, torch.Tensor) else label) == tumor
-    ).sum()
-    return int(int(count) >= min_voxels)
+from liver3d.labels import load_label_table, tumor_present  # noqa: F401  (re-exported)
 
 
 def volume_classes(entries: Sequence[dict], min_voxels: int = 1, label_key: str = "label") -> list[int]:

@@ -57,7 +57,7 @@ class TumorPresenced(MapTransform):
         self.min_voxels = min_voxels
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
-        from liver3d.data.classes import tumor_present
+        from liver3d.labels import tumor_present
 
         d = dict(data)
         for key in self.key_iterator(d):

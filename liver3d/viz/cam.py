@@ -5,7 +5,7 @@ Each row is one case, on the axial slice where the reference structure is larges
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +14,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from liver3d.cam.pseudomask import cam_to_mask  # noqa: E402
 from liver3d.geometry import to_ras  # noqa: E402
 from liver3d.io.readers import read_array  # noqa: E402
 from liver3d.viz.figures import save_figure  # noqa: E402
@@ -27,11 +26,11 @@ def save_cam_overlays(
     reference_values: Sequence[int],
     threshold: float,
     out_png: str | Path,
-    opening_radius: int = 1,
-    closing_radius: int = 1,
+    pseudo_mask: Callable[[np.ndarray], np.ndarray],
     window: str = "abdomen",
 ) -> Path:
-    """``rows``: (title, CT path, label path, CAM NIfTI path); the pseudo-mask is the 3D one at ``threshold``."""
+    """``rows``: (title, CT path, label path, CAM NIfTI path); ``pseudo_mask`` turns a CAM volume (RAS) into
+    its 3D pseudo-mask at ``threshold`` (the caller's rule: this module only draws)."""
     lower, upper = window_bounds(window)
     fig, axes = plt.subplots(len(rows), 2, figsize=(7.5, 3.8 * len(rows)), squeeze=False)
     for (title, image_path, label_path, cam_path), (ax_ct, ax_cam) in zip(rows, axes):
@@ -45,7 +44,7 @@ def save_cam_overlays(
         aspect = spacing[1] / spacing[0]
         ref_slice = radiological_view(reference[:, :, z])
         cam_slice = radiological_view(cam_ras[:, :, z])
-        mask = radiological_view(cam_to_mask(cam_ras, threshold, opening_radius, closing_radius)[:, :, z])
+        mask = radiological_view(pseudo_mask(cam_ras)[:, :, z])
         for ax in (ax_ct, ax_cam):
             ax.imshow(radiological_view(ct_ras[:, :, z]), cmap="gray", vmin=lower, vmax=upper, aspect=aspect)
             ax.axis("off")
