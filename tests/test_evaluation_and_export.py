@@ -5,6 +5,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 from scipy import ndimage
+from stand_ins import Bright, TumorEverywhere
 
 from liver3d.evaluation.metrics import bootstrap_ci, score_case, score_structure, summarize
 from liver3d.evaluation.report import write_evaluation
@@ -105,29 +106,11 @@ def test_slicer_segmentation_has_named_coloured_segments_and_the_label_geometry(
     assert np.allclose(a.GetDirection(), b.GetDirection())
 
 
-class _Bright(torch.nn.Module):
-    """Stage 1 stand-in: liver wherever the input is bright."""
-
-    def forward(self, x):
-        logits = torch.zeros(x.shape[0], 3, *x.shape[2:])
-        logits[:, 1] = 10 * x[:, 0] - 5
-        return logits
-
-
-class _Everywhere(torch.nn.Module):
-    """Stage 2 stand-in: tumor everywhere it is run."""
-
-    def forward(self, x):
-        logits = torch.zeros(x.shape[0], 3, *x.shape[2:])
-        logits[:, 2] = 5.0
-        return logits
-
-
 def test_cascade_puts_stage2_only_inside_the_stage1_liver_box():
     x = torch.zeros(1, 1, 40, 40, 20)
     x[:, :, 10:20, 12:22, 4:12] = 1.0
-    inferer = CascadeInferer(_Bright(), roi_size=(16, 16, 8), coarse_factor=2, margin_mm=2.0, overlap=0.0)
-    labels = inferer(x, _Everywhere()).argmax(1)[0]
+    inferer = CascadeInferer(Bright(), roi_size=(16, 16, 8), coarse_factor=2, margin_mm=2.0, overlap=0.0)
+    labels = inferer(x, TumorEverywhere()).argmax(1)[0]
     tumor = np.argwhere(labels.numpy() == 2)
     assert tumor.size
     # The box is the (blurred by up/down-sampling) bright block plus the 2-voxel margin, nothing beyond.

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
+from stand_ins import Bright, TumorEverywhere
 
 from liver3d.inference import CascadeInferer, MirroredPredictor
 from liver3d.inference.mirroring import mirror_subsets
@@ -40,20 +41,6 @@ def test_mirrored_predictor_averages_the_flipped_outputs():
     assert torch.equal(MirroredPredictor(net, axes=[])(x), net(x))
 
 
-class _Bright(torch.nn.Module):
-    def forward(self, x):
-        logits = torch.zeros(x.shape[0], 3, *x.shape[2:])
-        logits[:, 1] = 10 * x[:, 0] - 5
-        return logits
-
-
-class _Tumor(torch.nn.Module):
-    def forward(self, x):
-        logits = torch.zeros(x.shape[0], 3, *x.shape[2:])
-        logits[:, 2] = 5.0
-        return logits
-
-
 def _block():
     x = torch.zeros(1, 1, 32, 32, 16)
     x[:, :, 8:20, 10:22, 4:12] = 1.0
@@ -62,10 +49,10 @@ def _block():
 
 def test_stage1_weight_blends_inside_the_box_only():
     x = _block()
-    plain = CascadeInferer(_Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0)
-    blended = CascadeInferer(_Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0, stage1_weight=0.5)
-    ((coarse, box, fine),) = plain.stages(x, _Tumor())
-    p0, p5 = plain(x, _Tumor())[0], blended(x, _Tumor())[0]
+    plain = CascadeInferer(Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0)
+    blended = CascadeInferer(Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0, stage1_weight=0.5)
+    ((coarse, box, fine),) = plain.stages(x, TumorEverywhere())
+    p0, p5 = plain(x, TumorEverywhere())[0], blended(x, TumorEverywhere())[0]
     inside = (slice(None), *box)
     assert torch.allclose(p0[inside], fine)
     assert torch.allclose(p5[inside], 0.5 * coarse[inside] + 0.5 * fine)
@@ -73,20 +60,20 @@ def test_stage1_weight_blends_inside_the_box_only():
     outside[box] = False
     assert (p5[0][outside] == 1).all() and (p0[0][outside] == 1).all()
     with pytest.raises(ValueError, match="stage1_weight"):
-        CascadeInferer(_Bright(), stage1_weight=1.5)
+        CascadeInferer(Bright(), stage1_weight=1.5)
 
 
 def test_padding_mode_reaches_the_sliding_window():
     x = _block()[:, :, :, :, :6]  # thinner than the window: it is padded along z
-    constant = CascadeInferer(_Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0)
+    constant = CascadeInferer(Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0)
     replicate = CascadeInferer(
-        _Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0, padding_mode="replicate"
+        Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0, padding_mode="replicate"
     )
     assert replicate.sw["padding_mode"] == "replicate"
     # A network that sees the padding: the mean of the window, broadcast.
     seen = []
 
-    class _Record(_Bright):
+    class _Record(Bright):
         def forward(self, x):
             seen.append(float(x.mean()))
             return super().forward(x)
