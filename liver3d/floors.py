@@ -101,3 +101,42 @@ class DemoResults:
         }
         write_json_atomic(path, record)
         return path
+
+
+def summarize_runs(results_files: list[str | Path]) -> list[dict]:
+    """Per floor metric over several demo runs (their ``demo_results.json``): every run's value, mean, SD,
+    the floor and how many runs held it."""
+    import statistics
+
+    runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in results_files]
+    metrics: dict[str, dict] = {}
+    for run in runs:
+        for check in run["checks"]:
+            row = metrics.setdefault(
+                check["metric"], {"metric": check["metric"], "floor": check["floor"], "values": []}
+            )
+            row["values"].append(check["value"])
+    rows = []
+    for row in metrics.values():
+        values = [v for v in row["values"] if v is not None]
+        row["mean"] = statistics.fmean(values) if values else None
+        row["sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        row["held"] = sum(v is not None and v >= row["floor"] for v in row["values"])
+        row["runs"] = len(row["values"])
+        rows.append(row)
+    return rows
+
+
+def format_runs_table(rows: list[dict], run_names: list[str]) -> str:
+    """Markdown: one row per floor metric, mean ± SD, each run's value, the floor and runs holding it."""
+    lines = [
+        "| metric | mean ± SD | " + " | ".join(run_names) + " | floor | held |",
+        "|---|---|" + "---|" * len(run_names) + "---|---|",
+    ]
+    for row in rows:
+        values = " | ".join("-" if v is None else f"{v:.3f}" for v in row["values"])
+        mean = "-" if row["mean"] is None else f"{row['mean']:.3f} ± {row['sd']:.3f}"
+        lines.append(
+            f"| {row['metric']} | {mean} | {values} | {row['floor']:g} | {row['held']} of {row['runs']} |"
+        )
+    return "\n".join(lines)

@@ -53,3 +53,22 @@ def test_demo_results_are_rewritten_after_each_step(tmp_path):
     written = json.loads((tmp_path / "demo_results.json").read_text())
     assert [c["metric"] for c in written["checks"]] == ["B", "A"]
     assert [c["passed"] for c in written["checks"]] == [True, False]
+
+
+def test_runs_summary_gives_mean_sd_and_how_many_held(tmp_path):
+    from liver3d.floors import format_runs_table, summarize_runs
+
+    files = []
+    for seed, value in enumerate([0.7, 0.9, 0.95]):
+        steps = {"one": {"tables": [], "floors": [Floor("one", "AUC", "r.json", "auc", 0.8)]}}
+        run = tmp_path / f"seed{seed}"
+        run.mkdir()
+        (run / "r.json").write_text(json.dumps({"auc": value}))
+        results = DemoResults(run, settings={"train_seed": seed}, steps=steps)
+        results.step("one")
+        files.append(run / "demo_results.json")
+    (row,) = summarize_runs(files)
+    assert row["values"] == [0.7, 0.9, 0.95] and row["held"] == 2 and row["runs"] == 3
+    assert abs(row["mean"] - 0.85) < 1e-9 and abs(row["sd"] - 0.1322875656) < 1e-6
+    table = format_runs_table([row], ["s0", "s1", "s2"])
+    assert "| AUC | 0.850 ± 0.132 | 0.700 | 0.900 | 0.950 | 0.8 | 2 of 3 |" in table
