@@ -78,13 +78,9 @@ def load_cascade(bundle_root: str):
     return parser, parser.get_parsed_content("inferer"), network
 
 
-def dice(pred: np.ndarray, ref: np.ndarray) -> float:
-    total = int(pred.sum()) + int(ref.sum())
-    return 2.0 * int((pred & ref).sum()) / total if total else 1.0
-
-
 def case_scores(labels: np.ndarray, ref: np.ndarray, affine: np.ndarray, case: str) -> dict:
     """Liver (liver + tumor) and tumor Dice, and the lesion matches, of one case's label map."""
+    from liver3d.cam.pseudomask import dice
     from liver3d.evaluation.lesions import score_case_lesions
 
     has_tumor = bool((ref == 2).any())

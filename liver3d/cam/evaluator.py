@@ -177,7 +177,7 @@ class CamEvaluator:
                 cam_ras, _ = to_ras(cam, affine)
                 reference = np.isin(label_ras, s.reference)
                 scores.score_case(case, s.name, cam_ras, reference, self.opening_radius, self.closing_radius)
-            prob_rows += _probability_rows(case, probs, self.mode, self.class_names)
+            prob_rows += probability_rows(case, probs, self.mode, self.class_names)
             log.info("%s", f"[{n + 1}/{len(self.data)}] {case}: CAM volumes {cams.shape[1:]}")
         summary = scores.summary(self.n_bootstrap)
         self._write(scores, summary, prob_rows)
@@ -241,9 +241,10 @@ class CamEvaluator:
             )
 
 
-def _probability_rows(
+def probability_rows(
     case: str, probs: np.ndarray, mode: str, class_names: Sequence[str] | None
 ) -> list[dict]:
+    """``class_probabilities.csv`` rows of one case: one per slice (slice mode, RAS order) or one for the volume."""
     names = class_names or [f"class{c}" for c in range(probs.shape[1])]
     rows = []
     for i, p in enumerate(probs):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liver3d.cam.evaluator import CamEvaluator, _probability_rows
+from liver3d.cam.evaluator import CamEvaluator, probability_rows
 from liver3d.data.datalist import case_name
 from liver3d.evaluation.report import write_csv
 from liver3d.io.atomic import write_json_atomic
@@ -53,7 +53,7 @@ class CamInference:
                     cam.astype(np.float32), affine, self.output_dir / f"{case}_cam_{structure.name}.nii.gz"
                 )
             if self.evaluator.mode == "slices":
-                rows = _probability_rows(case, probs, "slices", names)
+                rows = probability_rows(case, probs, "slices", names)
                 write_csv(rows, self.output_dir / f"{case}_slice_probabilities.csv")
             else:
                 labels = names or [f"class{c}" for c in range(probs.shape[1])]
