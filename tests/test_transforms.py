@@ -269,4 +269,27 @@ def test_voxel_spacing_and_margins_from_affines():
     assert voxel_spacing(None) == [1.0, 1.0, 1.0]
     assert margin_voxels(10, [0.7, 0.8, 3.0]) == [15, 13, 4]
     assert margin_voxels([1, 2, 3], [1, 1, 1]) == [1, 2, 3]
+    assert margin_voxels(15, [2.4999999, 2.5000001, 4.0]) == [6, 6, 4]  # float noise from resampling
     assert voxel_spacing(torch.zeros(1, 1, 8, 8, 8)) == [1.0, 1.0, 1.0]  # no affine: 1 mm
+
+
+def test_liver_roi_crop_is_thread_safe_across_spacings():
+    """CacheDataset fills its cache in threads; each case must get its own margin, whatever runs beside it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from liver3d.transforms import LiverROICropd
+
+    def case(spacing: float) -> dict:
+        label = torch.zeros(1, 40, 40, 40)
+        label[:, 18:22, 18:22, 18:22] = 1
+        affine = torch.diag(torch.tensor([spacing, spacing, spacing, 1.0]))
+        return {"image": MetaTensor(label.clone(), affine=affine), "label": MetaTensor(label, affine=affine)}
+
+    crop = LiverROICropd(keys=["image", "label"], source_key="label", margin_mm=6.0)
+    expected = {s: tuple(crop(case(s))["image"].shape) for s in (1.0, 3.0)}
+    assert expected == {1.0: (1, 16, 16, 16), 3.0: (1, 8, 8, 8)}
+    assert crop.cropper.margin == 0  # no per-case state left on the shared transform for a thread to race on
+    spacings = [1.0, 3.0] * 40
+    with ThreadPoolExecutor(8) as pool:
+        shapes = list(pool.map(lambda s: tuple(crop(case(s))["image"].shape), spacings))
+    assert shapes == [expected[s] for s in spacings]

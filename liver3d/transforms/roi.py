@@ -6,6 +6,7 @@ the full grid.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 
@@ -75,5 +76,19 @@ class LiverROICropd(CropForegroundd):
     def __call__(
         self, data: Mapping[Hashable, torch.Tensor], lazy: bool | None = None
     ) -> dict[Hashable, torch.Tensor]:
-        self.cropper.margin = margin_voxels(self.margin_mm, voxel_spacing(data[self.source_key]))
-        return super().__call__(data, lazy=lazy)
+        # The margin depends on this case's spacing, so the box comes from a per-call copy of the cropper;
+        # the crop stays with the shared one, whose id Invertd checks. Setting the margin on the shared one
+        # raced when CacheDataset fills its cache in threads (a case cropped with another's margin, so two
+        # same-seed trainings differed).
+        cropper = copy.copy(self.cropper)
+        cropper.margin = margin_voxels(self.margin_mm, voxel_spacing(data[self.source_key]))
+        d = dict(data)
+        box_start, box_end = cropper.compute_bounding_box(img=d[self.source_key])
+        if self.start_coord_key is not None:
+            d[self.start_coord_key] = box_start
+        if self.end_coord_key is not None:
+            d[self.end_coord_key] = box_end
+        lazy_ = self.lazy if lazy is None else lazy
+        for key, mode in self.key_iterator(d, self.mode):
+            d[key] = self.cropper.crop_pad(img=d[key], box_start=box_start, box_end=box_end, mode=mode, lazy=lazy_)
+        return d
