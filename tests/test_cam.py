@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from liver3d.cam import cam_to_mask, compute_cam, compute_cams, iou, normalize_cam, sweep_thresholds
 from liver3d.networks import resnet
@@ -36,7 +37,7 @@ def test_normalize_handles_constant_maps():
     assert out.tolist() == [0.0, 0.5, 1.0]
 
 
-@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "layercam"])
 def test_cam_shapes_and_range_in_2d_and_3d(method):
     torch.manual_seed(0)
     net2d = resnet(18, spatial_dims=2, in_channels=1, num_classes=3)
@@ -49,6 +50,25 @@ def test_cam_shapes_and_range_in_2d_and_3d(method):
     net3d = resnet(18, spatial_dims=3, in_channels=1, num_classes=2)
     cam3d = compute_cam(net3d, torch.randn(1, 1, 32, 32, 24), "layer4", 1, method=method)
     assert cam3d.shape == (1, 32, 32, 24) and cam3d.max() <= 1 and cam3d.min() >= 0
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_layercam_weights_each_location_by_its_own_positive_gradient(dims):
+    """Known answer: conv(1 -> 2, weights +1 / -1) -> ReLU -> mean -> sum. At the conv layer the gradient is
+    1/N where each channel is positive, so LayerCAM is |x| (min-max normalised); Grad-CAM's spatial mean of the
+    gradients would weight x and -x by the share of positive and negative voxels instead."""
+    conv = (nn.Conv2d if dims == 2 else nn.Conv3d)(1, 2, 1, bias=False)
+    with torch.no_grad():
+        conv.weight[:] = torch.tensor([1.0, -1.0]).view(2, 1, *[1] * dims)
+    pool = nn.AdaptiveAvgPool2d(1) if dims == 2 else nn.AdaptiveAvgPool3d(1)
+    head = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        head.weight[:] = 1.0
+    net = nn.Sequential(conv, nn.ReLU(), pool, nn.Flatten(), head)
+    x = torch.randn(1, 1, *([12, 10] if dims == 2 else [8, 6, 4]), generator=torch.Generator().manual_seed(0))
+    cam = compute_cam(net, x, "0", 0, method="layercam")[0]
+    assert np.allclose(cam, normalize_cam(x[0, 0].abs().numpy()), atol=1e-4)
+    assert not np.allclose(compute_cam(net, x, "0", 0, method="gradcam")[0], cam, atol=1e-2)
 
 
 def test_unknown_layer_is_named():
