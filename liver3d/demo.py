@@ -6,8 +6,10 @@
 2. draw a montage of axial slices with the labels;
 3. train the ``liver_tumor_seg`` cascade (stage 1 coarse, stage 2 liver ROI) with ``monai.bundle run``;
 4. evaluate it on the held-out phantoms: NIfTI label maps, 3D Slicer segmentations and a metrics table;
-5. train the ``liver_slice_cls`` slice classifier briefly, evaluate it on every held-out slice, and run its
-   Grad-CAM evaluator: CAM volumes as NIfTI and the pseudo-mask IoU/Dice table next to seed 000's numbers;
+5. train the ``liver_slice_cls`` slice classifier briefly (2.5D: three slices in), evaluate it on every
+   held-out slice, and run its CAM evaluator (LayerCAM at ``layer3``, which localizes best on these
+   phantoms; ``--cls-cam gradcam layer4`` is seed 000's choice): CAM volumes as NIfTI and the pseudo-mask
+   IoU/Dice table next to seed 000's numbers;
 6. the structured report (``python -m liver3d.report``) of one held-out case's segmentation;
 7. the three 2D studies (``image_cls_2d``: chest X-ray pneumonia, 4-class liver CT, 8-class multi-organ MRI) on
    generated 2D images: train, evaluate (threshold chosen on validation, confusion reports) and Grad-CAM boxes.
@@ -170,6 +172,16 @@ def run_demo(argv: list[str] | None = None) -> int:
     parser.add_argument("--cls-epochs", type=int, default=12, help="slice classifier epochs (0 skips it)")
     parser.add_argument("--cls-image-size", type=int, default=128, help="slice classifier input, pixels")
     parser.add_argument(
+        "--cls-context", type=int, default=3, help="slice classifier input slices (2.5D; 1 is plain 2D)"
+    )
+    parser.add_argument(
+        "--cls-cam",
+        nargs=2,
+        default=("layercam", "layer3"),
+        metavar=("METHOD", "LAYER"),
+        help="CAM method and layer of the slice classifier's evaluator (bundle docs compare them)",
+    )
+    parser.add_argument(
         "--studies-2d",
         nargs="*",
         default=list(STUDIES_2D),
@@ -290,8 +302,18 @@ def slice_classifier(out: Path, test_dir: Path, results: DemoResults, args) -> N
     """Steps 6-7: the liver_slice_cls bundle on the same phantoms (same patient-level split rule)."""
     work = out / "liver_slice_cls"
     epochs, seed = args.cls_epochs, args.seed
-    common = {"bundle_root": work, "image_size": args.cls_image_size, "seed": args.train_seed}
-    print(f"[6/9] training the slice classifier (background / liver / tumor, ResNet-18 2D), {epochs} epochs")
+    common = {
+        "bundle_root": work,
+        "image_size": args.cls_image_size,
+        "context": args.cls_context,
+        "cam_method": args.cls_cam[0],
+        "cam_layer": args.cls_cam[1],
+        "seed": args.train_seed,
+    }
+    print(
+        f"[6/9] training the slice classifier (background / liver / tumor, ResNet-18 2D, "
+        f"{args.cls_context} slices in), {epochs} epochs"
+    )
     run_bundle(
         "liver_slice_cls",
         ["train.json"],
@@ -307,7 +329,7 @@ def slice_classifier(out: Path, test_dir: Path, results: DemoResults, args) -> N
         },
         out / "logs" / "train_slice_cls.log",
     )
-    print("[7/9] slice classifier on every held-out slice, then its Grad-CAM evaluator on the volumes")
+    print("[7/9] slice classifier on every held-out slice, then its CAM evaluator on the volumes")
     held_out = {**common, "eval_dataset_dir": test_dir}
     run_bundle(
         "liver_slice_cls", ["train.json", "evaluate.json"], held_out, out / "logs" / "evaluate_slice_cls.log"

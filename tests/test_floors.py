@@ -20,7 +20,7 @@ def test_the_shipped_floors_cover_every_demo_training():
     floors = {f.metric: f.floor for s in steps.values() for f in s["floors"]}
     assert floors["X-ray pneumonia test AUC"] == 0.9  # the floors
     assert floors["slice classifier balanced accuracy"] == 0.8
-    assert floors["tumor Grad-CAM pseudo-mask IoU per slice (seed 000: 0.140)"] == 0.14
+    assert floors["tumor CAM pseudo-mask IoU per slice (seed 000, Grad-CAM: 0.140)"] == 0.14
 
 
 def test_a_check_passes_fails_or_says_what_is_missing(tmp_path):
