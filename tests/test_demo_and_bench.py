@@ -59,8 +59,13 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
     assert "balanced accuracy" in out  # the slice classifier's held-out report
     assert "| liver | volume | 1 |" in out and "| liver | slice |" in out  # the CAM evaluator's table
     assert len(list((tmp_path / "liver_slice_cls" / "eval" / "cam" / "cams").glob("*_cam_liver.nii.gz"))) == 1
-    cam_settings = json.loads((tmp_path / "liver_slice_cls" / "eval" / "cam" / "cam_summary.json").read_text())
-    assert (cam_settings["settings"]["method"], cam_settings["settings"]["target_layer"]) == ("layercam", "layer3")
+    cam_settings = json.loads(
+        (tmp_path / "liver_slice_cls" / "eval" / "cam" / "cam_summary.json").read_text()
+    )
+    assert (cam_settings["settings"]["method"], cam_settings["settings"]["target_layer"]) == (
+        "layercam",
+        "layer3",
+    )
     assert models_overrides(tmp_path)["context"] == 3  # the 2.5D classifier, also what the viewer runs
     assert "structured report" in out and "Liver volume" in out  # the demo ends with a report
     assert list(eval_dir.glob("*_report/report.json"))

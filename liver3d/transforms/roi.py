@@ -90,5 +90,7 @@ class LiverROICropd(CropForegroundd):
             d[self.end_coord_key] = box_end
         lazy_ = self.lazy if lazy is None else lazy
         for key, mode in self.key_iterator(d, self.mode):
-            d[key] = self.cropper.crop_pad(img=d[key], box_start=box_start, box_end=box_end, mode=mode, lazy=lazy_)
+            d[key] = self.cropper.crop_pad(
+                img=d[key], box_start=box_start, box_end=box_end, mode=mode, lazy=lazy_
+            )
         return d
