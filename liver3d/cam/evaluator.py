@@ -11,7 +11,6 @@ affine (a heatmap over the CT in 3D Slicer), and scored against the label map by
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,12 +24,16 @@ from torch import nn
 from liver3d.cam.gradcam import compute_cam, layer_by_name
 from liver3d.cam.pseudomask import cam_to_mask
 from liver3d.cam.scoring import CamScores, format_cam_table, seed_thresholds
-from liver3d.data.datalist import case_name
-from liver3d.evaluation.report import write_csv
+from liver3d.engines.maps import (
+    CaseLog,
+    Collect,
+    MapEvaluator,
+    MapsToInputGridSaver,
+    TablesWriter,
+    entry_case,
+)
 from liver3d.geometry import to_ras
 from liver3d.inference.invert import MapsToInputGrid
-from liver3d.io.atomic import atomic_path
-from liver3d.io.nifti import save_nifti
 from liver3d.io.readers import read_array
 from liver3d.transforms.slicing import VolumeToSlices, stack_slices
 
@@ -151,50 +154,89 @@ class CamEvaluator:
         return np.stack(cams), probs
 
     # -- one case -----------------------------------------------------------------------------------------
+    @property
+    def map_names(self) -> list[str]:
+        return [s.name for s in self.structures]
+
+    def produce(self, sample: dict) -> dict:
+        """The map producer (:mod:`liver3d.engines.maps`): CAM volumes on the model's grid and probabilities."""
+        image = sample["image"]
+        cams, probs = self.slice_cams(image) if self.mode == "slices" else self.volume_cams(image)
+        return {"maps": cams, "names": self.map_names, "probs": probs}
+
     def case_cam(self, entry: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CAM volumes on the input grid (S, *input shape), the input affine, and the class probabilities."""
         d = self.preprocessing(dict(entry))
-        image = d["image"]
-        cams, probs = self.slice_cams(image) if self.mode == "slices" else self.volume_cams(image)
-        out, affine = self.to_input_grid(d, cams)
-        return np.clip(out, 0.0, 1.0), affine, probs
+        produced = self.produce(d)
+        out, affine = self.to_input_grid(d, produced["maps"])
+        return np.clip(out, 0.0, 1.0), affine, produced["probs"]
+
+    def map_evaluator(self, data: Sequence[dict], handlers: Sequence) -> MapEvaluator:
+        """This evaluator's CAMs under MONAI's evaluator: ``handlers`` after the one that takes the CAMs back to
+        the input grid (clipped to [0, 1]; saved by the caller's handlers or by ``save_cams``)."""
+        self.network.eval()
+        return MapEvaluator(self.produce, data, self.preprocessing, handlers, self.device)
 
     def run(self) -> dict:
-        self.network.eval()
         scores = CamScores(self.thresholds)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        cam_paths: dict[str, dict[str, Path]] = {}
-        prob_rows = []
-        for n, entry in enumerate(self.data):
-            case = entry.get("case_id") or case_name(str(entry["image"]))
-            cams, affine, probs = self.case_cam(entry)
-            label, label_affine = read_array(entry["label"])
+        grid = MapsToInputGridSaver(
+            self.preprocessing,
+            self.output_dir / "cams",
+            "{case}_cam_{name}.nii.gz",
+            self.save_cams,
+            (0.0, 1.0),
+        )
+        probabilities = Collect(
+            lambda out: probability_rows(out["case"], out["probs"], self.mode, self.class_names)
+        )
+
+        def score(out: dict) -> dict:
+            label, label_affine = read_array(out["entry"]["label"])
             label_ras, _ = to_ras(np.asarray(label), label_affine)
-            for s, cam in zip(self.structures, cams):
-                if self.save_cams:
-                    path = save_nifti(cam, affine, self.output_dir / "cams" / f"{case}_cam_{s.name}.nii.gz")
-                    cam_paths.setdefault(s.name, {})[case] = path
-                cam_ras, _ = to_ras(cam, affine)
+            for s, cam in zip(self.structures, out["input_maps"]):
+                cam_ras, _ = to_ras(cam, out["input_affine"])
                 reference = np.isin(label_ras, s.reference)
-                scores.score_case(case, s.name, cam_ras, reference, self.opening_radius, self.closing_radius)
-            prob_rows += probability_rows(case, probs, self.mode, self.class_names)
-            log.info("%s", f"[{n + 1}/{len(self.data)}] {case}: CAM volumes {cams.shape[1:]}")
-        summary = scores.summary(self.n_bootstrap)
-        self._write(scores, summary, prob_rows)
+                scores.score_case(
+                    out["case"], s.name, cam_ras, reference, self.opening_radius, self.closing_radius
+                )
+            return {"case": out["case"], "paths": out["map_paths"]}
+
+        cases = Collect(score)
+        summary: list[dict] = []
+
+        def tables(engine) -> dict:
+            summary.extend(scores.summary(self.n_bootstrap))
+            return {
+                "cam_per_case.csv": scores.per_case_rows(),
+                "cam_per_slice.csv": scores.per_slice_rows(),
+                "cam_sweep.csv": scores.sweep_rows(),
+                "class_probabilities.csv": probabilities.rows,
+                "cam_summary.json": {"settings": self.settings(), "summary": summary},
+                "cam_summary.md": format_cam_table(summary),
+            }
+
+        handlers = [
+            grid,
+            probabilities,
+            cases,
+            CaseLog(lambda out: f"{out['case']}: CAM volumes {out['input_maps'].shape[1:]}"),
+            TablesWriter(self.output_dir, tables),
+        ]
+        self.map_evaluator(self.data, handlers).run()
         if self.overlays and self.save_cams:
+            cam_paths: dict[str, dict[str, Path]] = {}
+            for row in cases.rows:
+                for name, path in row["paths"].items():
+                    cam_paths.setdefault(name, {})[row["case"]] = path
             self._overlays(scores, cam_paths)
-        table = format_cam_table(summary)
-        log.info("\n%s", table)
+        log.info("\n%s", format_cam_table(summary))
         log.info("%s", f"CAM volumes, tables and overlays: {self.output_dir}")
         return {"summary": summary, "scores": scores}
 
-    def _write(self, scores: CamScores, summary: list[dict], prob_rows: list[dict]) -> None:
-        out = self.output_dir
-        write_csv(scores.per_case_rows(), out / "cam_per_case.csv")
-        write_csv(scores.per_slice_rows(), out / "cam_per_slice.csv")
-        write_csv(scores.sweep_rows(), out / "cam_sweep.csv")
-        write_csv(prob_rows, out / "class_probabilities.csv")
-        settings = {
+    def settings(self) -> dict:
+        """What produced the CAMs and their pseudo-masks (``cam_summary.json``'s ``settings``)."""
+        return {
             "mode": self.mode,
             "method": self.method,
             "target_layer": self.target_layer,
@@ -204,15 +246,11 @@ class CamEvaluator:
             "closing_radius": self.closing_radius,
             "structures": [s.__dict__ for s in self.structures],
         }
-        with atomic_path(out / "cam_summary.json") as tmp:
-            tmp.write_text(json.dumps({"settings": settings, "summary": summary}, indent=2), encoding="utf-8")
-        with atomic_path(out / "cam_summary.md") as tmp:
-            tmp.write_text(format_cam_table(summary) + "\n", encoding="utf-8")
 
     def _overlays(self, scores: CamScores, cam_paths: dict[str, dict[str, Path]]) -> None:
         from liver3d.viz.cam import save_cam_overlays
 
-        entries = {e.get("case_id") or case_name(str(e["image"])): e for e in self.data}
+        entries = {entry_case(e): e for e in self.data}
         for s in self.structures:
             ranked = scores.ranked_cases(s.name)
             if not ranked:

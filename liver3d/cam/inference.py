@@ -18,10 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from liver3d.cam.evaluator import CamEvaluator, probability_rows
-from liver3d.data.datalist import case_name
-from liver3d.evaluation.report import write_csv
-from liver3d.io.atomic import write_json_atomic
-from liver3d.io.nifti import save_nifti
+from liver3d.engines.maps import CaseLog, Collect, MapsToInputGridSaver, write_tables
 from liver3d.manifest import write_result_manifest
 
 log = logging.getLogger(__name__)
@@ -41,28 +38,30 @@ class CamInference:
         self.evaluator, self.data = evaluator, list(data)
         self.output_dir, self.metadata, self.settings = Path(output_dir), metadata, settings or {}
 
+    def probability_tables(self, out: dict) -> dict:
+        """This case's probability file: per slice (slice classifiers) or per volume."""
+        names, probs = self.evaluator.class_names, out["probs"]
+        if self.evaluator.mode == "slices":
+            return {
+                f"{out['case']}_slice_probabilities.csv": probability_rows(
+                    out["case"], probs, "slices", names
+                )
+            }
+        labels = names or [f"class{c}" for c in range(probs.shape[1])]
+        return {
+            f"{out['case']}_class_probabilities.json": {
+                name: round(float(p), 5) for name, p in zip(labels, np.asarray(probs)[0])
+            }
+        }
+
     def run(self) -> Path:
-        self.evaluator.network.eval()
-        names = self.evaluator.class_names
-        cases = []
-        for n, entry in enumerate(self.data):
-            case = entry.get("case_id") or case_name(str(entry["image"]))
-            cams, affine, probs = self.evaluator.case_cam(entry)
-            for structure, cam in zip(self.evaluator.structures, cams):
-                save_nifti(
-                    cam.astype(np.float32), affine, self.output_dir / f"{case}_cam_{structure.name}.nii.gz"
-                )
-            if self.evaluator.mode == "slices":
-                rows = probability_rows(case, probs, "slices", names)
-                write_csv(rows, self.output_dir / f"{case}_slice_probabilities.csv")
-            else:
-                labels = names or [f"class{c}" for c in range(probs.shape[1])]
-                write_json_atomic(
-                    self.output_dir / f"{case}_class_probabilities.json",
-                    {name: round(float(p), 5) for name, p in zip(labels, np.asarray(probs)[0])},
-                )
-            cases.append({"case": case, "input": str(entry["image"])})
-            log.info(
-                "%s", f"[{n + 1}/{len(self.data)}] {case}: probabilities and CAM volumes {cams.shape[1:]}"
-            )
-        return write_result_manifest(self.output_dir, self.metadata, cases, self.settings)
+        grid = MapsToInputGridSaver(
+            self.evaluator.preprocessing, self.output_dir, "{case}_cam_{name}.nii.gz", clip=(0.0, 1.0)
+        )
+        probabilities = Collect(lambda out: write_tables(self.output_dir, self.probability_tables(out)))
+        cases = Collect(lambda out: {"case": out["case"], "input": str(out["entry"]["image"])})
+        message = CaseLog(
+            lambda out: f"{out['case']}: probabilities and CAM volumes {out['input_maps'].shape[1:]}"
+        )
+        self.evaluator.map_evaluator(self.data, [grid, probabilities, cases, message]).run()
+        return write_result_manifest(self.output_dir, self.metadata, cases.rows, self.settings)
