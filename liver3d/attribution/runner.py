@@ -13,10 +13,8 @@ from torch import nn
 
 from liver3d.attribution.maps import attribute
 from liver3d.attribution.targets import MeanClassProbability
-from liver3d.data.datalist import case_name
+from liver3d.engines.maps import CaseLog, Collect, MapEvaluator, MapsToInputGridSaver
 from liver3d.geometry import to_ras
-from liver3d.inference.invert import MapsToInputGrid
-from liver3d.io.nifti import save_nifti
 from liver3d.io.readers import read_array
 from liver3d.viz.composite import save_composite
 
@@ -60,12 +58,11 @@ class AttributionRunner:
         self.output_dir, self.class_index, self.method = Path(output_dir), class_index, method
         self.region, self.steps, self.mask_size = region, steps, mask_size
         self.device, self.window = torch.device(device), window
-        self.to_input_grid = MapsToInputGrid(preprocessing)
 
-    def case_map(self, entry: dict) -> tuple[np.ndarray, np.ndarray, float]:
-        """The attribution map on the input grid, its affine, and the explained value (mean probability)."""
-        d = self.preprocessing(dict(entry))
-        x = d["image"].as_tensor()[None].float().to(self.device)
+    def produce(self, sample: dict) -> dict:
+        """The map producer (:mod:`liver3d.engines.maps`): the attribution map on the model's grid and the
+        explained value (mean class probability, or the classifier's probability)."""
+        x = sample["image"].as_tensor()[None].float().to(self.device)
         self.network.eval()
         if self.kind == "classifier":
             with torch.no_grad():
@@ -81,32 +78,32 @@ class AttributionRunner:
             with torch.no_grad():
                 value = float(target(x)[0, 0])
             amap = attribute(target, x, self.method, 0, self.steps, mask_size=self.mask_size, activate=False)
-        back, affine = self.to_input_grid(d, amap)
-        return back[0], affine, value
+        return {"maps": amap, "names": [f"attr_{self.method}"], "value": value}
+
+    def figure(self, out: dict) -> Path:
+        """``<case>_attr_<method>.png``: the map over the CT in three planes through its hottest voxel."""
+        amap, affine = out["input_maps"][0], out["input_affine"]
+        entry, stem = out["entry"], self.output_dir / f"{out['case']}_attr_{self.method}"
+        ct, ct_affine = read_array(entry["image"])
+        amap_ras = np.abs(to_ras(amap, affine)[0])
+        hot = np.unravel_index(int(amap_ras.argmax()), amap_ras.shape)  # the plane point, RAS index
+        label = read_array(entry["label"])[0] if entry.get("label") else None
+        title = f"{out['case']}: {self.method}, class {self.class_index} ({self.kind}; probability {out['value']:.3f})"
+        save_composite(
+            np.asarray(ct, np.float32), label, ct_affine, f"{stem}.png", hot, amap, self.window, title=title
+        )
+        return Path(f"{stem}.png")
 
     def run(self) -> list[Path]:
-        written = []
-        for n, entry in enumerate(self.data):
-            case = case_name(str(entry["image"]))
-            amap, affine, value = self.case_map(entry)
-            stem = self.output_dir / f"{case}_attr_{self.method}"
-            written.append(save_nifti(amap, affine, f"{stem}.nii.gz"))
-            ct, ct_affine = read_array(entry["image"])
-            amap_ras = np.abs(to_ras(amap, affine)[0])
-            hot = np.unravel_index(int(amap_ras.argmax()), amap_ras.shape)  # the plane point, RAS index
-            label = read_array(entry["label"])[0] if entry.get("label") else None
-            save_composite(
-                np.asarray(ct, np.float32),
-                label,
-                ct_affine,
-                f"{stem}.png",
-                hot,
-                amap,
-                self.window,
-                title=f"{case}: {self.method}, class {self.class_index} ({self.kind}; probability {value:.3f})",
+        grid = MapsToInputGridSaver(self.preprocessing, self.output_dir)
+        maps = Collect(
+            lambda out: {"nifti": out["map_paths"][f"attr_{self.method}"], "png": self.figure(out)}
+        )
+        message = CaseLog(
+            lambda out: (
+                f"{out['case']}: explained value {out['value']:.4f}; "
+                f"{out['map_paths'][f'attr_{self.method}']}, {maps.rows[-1]['png']}"
             )
-            log.info(
-                "%s",
-                f"[{n + 1}/{len(self.data)}] {case}: explained value {value:.4f}; {stem}.nii.gz, {stem}.png",
-            )
-        return written
+        )
+        MapEvaluator(self.produce, self.data, self.preprocessing, [grid, maps, message], self.device).run()
+        return [row["nifti"] for row in maps.rows]
