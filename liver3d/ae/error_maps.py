@@ -20,9 +20,7 @@ from scipy import ndimage
 from torch import nn
 
 from liver3d.ae.networks import reconstruction
-from liver3d.data.datalist import case_name
-from liver3d.inference.invert import MapsToInputGrid
-from liver3d.io.nifti import save_nifti
+from liver3d.engines.maps import CaseLog, Collect, MapEvaluator, MapsToInputGridSaver
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +71,18 @@ class ErrorMapInference:
     ) -> None:
         self.error_map, self.data, self.preprocessing = error_map, list(data), preprocessing
         self.output_dir, self.metadata, self.settings = Path(output_dir), metadata, settings or {}
-        self.to_input_grid = MapsToInputGrid(preprocessing)
+
+    def produce(self, sample: dict) -> dict:
+        """The map producer (:mod:`liver3d.engines.maps`): the error map on the model's grid."""
+        return {"maps": self.error_map(sample["image"])[None], "names": ["recon_error"]}
 
     def run(self) -> Path:
         from liver3d.manifest import write_result_manifest
 
         self.error_map.network.eval()
-        cases = []
-        for n, entry in enumerate(self.data):
-            case = case_name(str(entry["image"]))
-            d = self.preprocessing(dict(entry))
-            back, affine = self.to_input_grid(d, self.error_map(d["image"])[None])
-            save_nifti(back[0].astype(np.float32), affine, self.output_dir / f"{case}_recon_error.nii.gz")
-            cases.append({"case": case, "input": str(entry["image"])})
-            log.info("%s", f"[{n + 1}/{len(self.data)}] {case}: reconstruction error map")
-        return write_result_manifest(self.output_dir, self.metadata, cases, self.settings)
+        grid = MapsToInputGridSaver(self.preprocessing, self.output_dir)
+        cases = Collect(lambda out: {"case": out["case"], "input": str(out["entry"]["image"])})
+        message = CaseLog(lambda out: f"{out['case']}: reconstruction error map")
+        handlers = [grid, cases, message]
+        MapEvaluator(self.produce, self.data, self.preprocessing, handlers, self.error_map.device).run()
+        return write_result_manifest(self.output_dir, self.metadata, cases.rows, self.settings)
