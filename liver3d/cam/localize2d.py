@@ -26,7 +26,7 @@ from skimage.transform import resize
 from liver3d.cam.gradcam import compute_cams, layer_by_name
 from liver3d.cam.pseudomask import iou
 from liver3d.cam.regions import box_iou, hot_regions, mask_box
-from liver3d.io.atomic import atomic_path, write_json_atomic
+from liver3d.engines.maps import write_tables
 from liver3d.io.images2d import read_image_2d
 
 log = logging.getLogger(__name__)
@@ -115,11 +115,11 @@ class CamLocalizer2D:
                 records.append(record)
         summary = summarize(records, self.class_names)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.output_dir / "cam_regions.json", records)
-        write_json_atomic(self.output_dir / "cam_localization.json", summary)
         table = format_localization_table(summary, self.box_layer, self.threshold)
-        with atomic_path(self.output_dir / "cam_localization.md") as tmp:
-            tmp.write_text(table + "\n", encoding="utf-8")
+        write_tables(
+            self.output_dir,
+            {"cam_regions.json": records, "cam_localization.json": summary, "cam_localization.md": table},
+        )
         log.info("\n%s", table)
         log.info("%s", f"CAM regions, scores and figures: {self.output_dir}")
         if self.metadata is not None:
