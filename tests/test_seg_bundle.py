@@ -96,6 +96,31 @@ def trained(tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_same_seed_same_weights_with_a_threaded_cache_fill(trained, tmp_path):
+    """Issue 14: a training config gives the same answer twice given its seed on CPU, here stage 2 (liver-ROI
+    crops) with the CacheDataset filled by 2 threads, the set-up that once made two demos differ."""
+    weights = []
+    for run in ("a", "b"):
+        _run(
+            ("train.json", "train_stage2.json"),
+            bundle_root=str(tmp_path / run),
+            dataset_dir=str(trained / "train"),
+            max_epochs=1,
+            val_interval=1,
+            val_fraction=0.25,
+            num_workers=2,
+            resume=False,
+            progress_bar=False,
+            seed=3,
+        )
+        weights.append(
+            torch.load(tmp_path / run / "models" / "stage2" / "checkpoint_epoch=1.pt", map_location="cpu")
+        )
+    (a, b) = (w["model"] for w in weights)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
 def test_training_writes_checkpoints_curves_and_resumes(trained):
     for stage in ("stage1", "stage2"):
         models = trained / "bundle" / "models" / stage
