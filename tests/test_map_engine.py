@@ -9,13 +9,13 @@ import numpy as np
 from monai.engines import Evaluator
 from monai.transforms import Compose, EnsureChannelFirstd, Orientationd
 
+from liver3d.data.datalist import entry_case
 from liver3d.engines.maps import (
     CaseLog,
     Collect,
     MapEvaluator,
     MapsToInputGridSaver,
     TablesWriter,
-    entry_case,
 )
 from liver3d.io.nifti import save_nifti
 from liver3d.transforms import LoadVolumed

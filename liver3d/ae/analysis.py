@@ -57,12 +57,8 @@ class PatchAEAnalysis:
         self.output_dir, self.patch_size = Path(output_dir), [int(p) for p in patch_size]
         self.overlap, self.sw_batch_size, self.smoothing_sigma = overlap, sw_batch_size, smoothing_sigma
         self.liver_fpr, self.device, self.embed = liver_fpr, torch.device(device), embed
-        self.latent_stride = (
-            [int(s) for s in latent_stride] if latent_stride else [max(p // 2, 1) for p in self.patch_size]
-        )
-        self.max_latents_per_case = max_latents_per_case
         self._latents = PatchLatents(
-            network, self.patch_size, self.latent_stride, max_latents_per_case, self.device
+            network, self.patch_size, latent_stride, max_latents_per_case, self.device
         )
         self._error_map = ReconstructionErrorMap(
             network, self.patch_size, overlap, sw_batch_size, smoothing_sigma, self.device

@@ -24,13 +24,13 @@ from torch import nn
 from liver3d.cam.gradcam import compute_cam, layer_by_name
 from liver3d.cam.pseudomask import cam_to_mask
 from liver3d.cam.scoring import CamScores, format_cam_table, seed_thresholds
+from liver3d.data.datalist import entry_case
 from liver3d.engines.maps import (
     CaseLog,
     Collect,
     MapEvaluator,
     MapsToInputGridSaver,
     TablesWriter,
-    entry_case,
 )
 from liver3d.geometry import to_ras
 from liver3d.inference.invert import MapsToInputGrid

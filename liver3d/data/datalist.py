@@ -30,6 +30,11 @@ def case_name(path: str | Path) -> str:
     return name
 
 
+def entry_case(entry) -> str:
+    """A datalist entry's case id: its ``case_id`` when given, else its image file's :func:`case_name`."""
+    return str(entry.get("case_id") or case_name(str(entry["image"])))
+
+
 def _resolve(path: str, base: Path) -> str:
     p = Path(path)
     return str(p if p.is_absolute() else (base / p).resolve())

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from liver3d.data.classes import inverse_frequency_weights
-from liver3d.data.datalist import case_name
+from liver3d.data.datalist import entry_case
 from liver3d.transforms.slicing import VolumeToSlices
 
 
@@ -49,7 +49,7 @@ class SliceDataset(Dataset):
             volume = volume_transform(dict(entry))
             sliced = slicer(volume["image"], volume["label"])
             keep = _keep_indices(sliced["slice_label"].numpy(), background_fraction)
-            case = entry.get("case_id") or case_name(str(entry["image"]))
+            case = entry_case(entry)
             for n in keep:
                 self.items.append(
                     {

@@ -28,7 +28,7 @@ from ignite.engine import Engine, Events
 from monai.engines import Evaluator
 from torch.utils.data import DataLoader, Dataset
 
-from liver3d.data.datalist import case_name
+from liver3d.data.datalist import entry_case
 from liver3d.evaluation.report import write_csv
 from liver3d.inference.invert import MapsToInputGrid
 from liver3d.io.atomic import atomic_path, write_json_atomic
@@ -37,11 +37,6 @@ from liver3d.io.nifti import save_nifti
 log = logging.getLogger(__name__)
 
 Producer = Callable[[dict], dict]
-
-
-def entry_case(entry: Mapping) -> str:
-    """A datalist entry's case id: its ``case_id`` when given, else the image file's name without extension."""
-    return str(entry.get("case_id") or case_name(str(entry["image"])))
 
 
 class _PreprocessedCases(Dataset):
@@ -89,11 +84,6 @@ class MapEvaluator(Evaluator):
     def _produce(self, engine: Engine, item: dict) -> dict:
         produced = self.producer(item["sample"])
         return {"case": entry_case(item["entry"]), **item, **produced}
-
-    def run_all(self) -> Engine:
-        """Run once over the data; the engine (its ``state``) is returned for callers that read it."""
-        self.run()
-        return self
 
 
 class MapsToInputGridSaver:
