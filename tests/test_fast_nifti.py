@@ -60,3 +60,36 @@ def test_damage_is_never_hidden_by_the_fast_path(tmp_path):
     (tmp_path / "cut.nii.gz").write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(VolumeError, match="cut.nii.gz: truncated"):
         read_array(tmp_path / "cut.nii.gz")
+
+
+def _two_cases(tmp_path):
+    paths = []
+    for i in range(2):
+        case = generate_phantom(np.random.default_rng([7, i]), shape=(32, 28, 16))
+        paths.append(tmp_path / f"case_{i}.nii.gz")
+        nib.save(nib.Nifti1Image(case.image, case.affine_ras), paths[-1])
+    return paths
+
+
+def test_voxels_come_from_the_image_read_not_the_readers_last_read(tmp_path):
+    """One reader serves every thread of a CacheDataset fill; MONAI keeps the last ``read``'s filenames on it.
+    Reading case 0, then case 1 (another thread), then decoding case 0 must still give case 0's voxels."""
+    from liver3d.io.fast_nifti import FastNiftiReader
+
+    (a, b) = _two_cases(tmp_path)
+    reader = FastNiftiReader()
+    img_a = reader.read(str(a))
+    reader.read(str(b))
+    voxels, _ = reader.get_data(img_a)
+    assert np.array_equal(voxels, np.asarray(nib.load(a).dataobj))
+
+
+def test_one_loader_in_many_threads_gives_each_case_its_own_voxels(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = _two_cases(tmp_path) * 8
+    load = LoadVolumed(keys="image")
+    with ThreadPoolExecutor(4) as pool:
+        loaded = list(pool.map(lambda p: load({"image": str(p)})["image"], paths))
+    for path, image in zip(paths, loaded):
+        assert torch.equal(image, _nibabel(path))

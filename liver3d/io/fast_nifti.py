@@ -52,8 +52,15 @@ def _complete_gzip(name: str, img) -> bool:
 
 
 class FastNiftiReader(NibabelReader):
-    """``NibabelReader`` with SimpleITK decoding of ``.nii.gz`` 3D volumes (same array, same metadata)."""
+    """``NibabelReader`` with SimpleITK decoding of ``.nii.gz`` 3D volumes (same array, same metadata).
+
+    The voxels are read from the file the nibabel image ``img`` was loaded from, never from the ``filename``
+    MONAI passes: that one comes from ``self.filenames``, which the last ``read`` set, and one reader instance
+    serves every thread of a ``CacheDataset`` fill. Taking it would give a case another case's voxels under its
+    own header whenever two fills interleave.
+    """
 
     def _get_array_data(self, img, filename):
-        array = None if self.to_gpu else sitk_voxels(filename, img)
+        own_file = img.get_filename() if hasattr(img, "get_filename") else None
+        array = None if self.to_gpu or own_file is None else sitk_voxels(own_file, img)
         return super()._get_array_data(img, filename) if array is None else array
