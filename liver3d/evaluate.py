@@ -27,8 +27,8 @@ from liver3d.evaluation.detection import FROC_THRESHOLDS, format_lesion_tables
 from liver3d.evaluation.lesions import CaseLesions, score_case_lesions, threshold_matches
 from liver3d.evaluation.metrics import format_table, score_case
 from liver3d.evaluation.report import write_evaluation, write_lesion_evaluation
-from liver3d.geometry import same_world_grid, voxel_spacing
-from liver3d.io.readers import VolumeError, read_array
+from liver3d.geometry import Volume
+from liver3d.io.readers import VolumeError, read_volume
 from liver3d.labels import load_label_table
 
 log = logging.getLogger(__name__)
@@ -88,12 +88,12 @@ def pair_cases(pred_dir: str | Path, ref_dir: str | Path) -> list[CasePair]:
     return pairs
 
 
-def _read_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_labels(path: Path) -> Volume:
     try:
-        data, affine = read_array(path)
+        volume = read_volume(path)
     except VolumeError as err:
         raise EvaluateInputError(path, err.problem) from err
-    data = np.asarray(data)
+    data = np.asarray(volume.array)
     if data.ndim != 3:
         raise EvaluateInputError(path, f"expected a 3D label map, got shape {data.shape}")
     errors = [
@@ -101,30 +101,31 @@ def _read_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
     ]
     if errors:
         raise EvaluateInputError(path, errors[0].problem)
-    return data.astype(np.int16), np.asarray(affine, dtype=float)
+    return volume.with_array(data.astype(np.int16))
 
 
-def _on_reference_grid(
-    data: np.ndarray, affine: np.ndarray, ref: np.ndarray, ref_affine: np.ndarray, path: Path
-):
-    """``data`` in the reference's storage order, or an error when the two grids differ in world space."""
-    if not same_world_grid(ref_affine, ref.shape, affine, data.shape[:3]):
+def _on_reference_grid(volume: Volume, ref: Volume) -> np.ndarray:
+    """The voxels of ``volume`` in the reference's storage order, or an error when the two grids differ in world
+    space."""
+    if not ref.same_grid(volume):
         raise EvaluateInputError(
-            path, f"grid differs from its reference's (shape {data.shape[:3]} vs {ref.shape})"
+            volume.source, f"grid differs from its reference's (shape {volume.shape[:3]} vs {ref.shape})"
         )
-    if data.shape[:3] == ref.shape and np.allclose(affine, ref_affine, atol=1e-3):
-        return data
+    if volume.shape[:3] == ref.shape and np.allclose(volume.affine, ref.affine, atol=1e-3):
+        return volume.array
     from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
 
-    return apply_orientation(data, ornt_transform(io_orientation(affine), io_orientation(ref_affine)))
+    return apply_orientation(
+        volume.array, ornt_transform(io_orientation(volume.affine), io_orientation(ref.affine))
+    )
 
 
-def _read_probabilities(path: Path, ref: np.ndarray, ref_affine: np.ndarray) -> np.ndarray:
+def _read_probabilities(path: Path, ref: Volume) -> np.ndarray:
     try:
-        data, affine = read_array(path)
+        volume = read_volume(path).as_float32()
     except VolumeError as err:
         raise EvaluateInputError(path, err.problem) from err
-    data = np.asarray(data, dtype=np.float32)
+    data = volume.array
     tumor = load_label_table().value("tumor")
     if data.ndim != 4 or data.shape[3] <= tumor:
         raise EvaluateInputError(
@@ -132,7 +133,7 @@ def _read_probabilities(path: Path, ref: np.ndarray, ref_affine: np.ndarray) -> 
         )
     if not np.isfinite(data).all():
         raise EvaluateInputError(path, "probabilities hold NaN or infinite values")
-    return _on_reference_grid(data[..., tumor], np.asarray(affine, float), ref, ref_affine, path)
+    return _on_reference_grid(volume.with_array(data[..., tumor]), ref)
 
 
 def evaluate(
@@ -148,13 +149,13 @@ def evaluate(
     voxel_scores, lesions = [], []
     froc: dict[float, list[CaseLesions]] = {}
     for pair in pairs:
-        ref, ref_affine = _read_labels(pair.reference)
-        pred, affine = _read_labels(pair.prediction)
-        pred = _on_reference_grid(pred, affine, ref, ref_affine, pair.prediction)
-        voxel_scores += score_case(pred, ref, voxel_spacing(ref_affine), pair.case)  # storage-order spacing
+        reference = _read_labels(pair.reference)
+        ref, ref_affine = reference.array, reference.affine
+        pred = _on_reference_grid(_read_labels(pair.prediction), reference)
+        voxel_scores += score_case(pred, ref, list(reference.spacing), pair.case)  # storage-order spacing
         lesions.append(score_case_lesions(pred, ref, ref_affine, pair.case))
         if pair.probabilities is not None:
-            prob = _read_probabilities(pair.probabilities, ref, ref_affine)
+            prob = _read_probabilities(pair.probabilities, reference)
             for t, matched in threshold_matches(prob, ref, ref_affine, thresholds, pair.case).items():
                 froc.setdefault(t, []).append(matched)
         log.info("scored %s", pair.case)

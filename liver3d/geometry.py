@@ -1,10 +1,12 @@
 """Voxel geometry shared by transforms, inferers, metrics, reports and figures: spacing from an affine, margins
-in voxels, RAS reordering, grid comparison. Nothing here draws; ``liver3d.viz`` imports it, not the reverse."""
+in voxels, RAS reordering, grid comparison, and :class:`Volume` (voxels with their affine). Nothing here draws;
+``liver3d.viz`` imports it, not the reverse."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -73,3 +75,56 @@ def ras_affine(affine: np.ndarray, shape) -> np.ndarray:
 
     ornt = io_orientation(affine)
     return np.asarray(affine, dtype=float) @ inv_ornt_aff(ornt, tuple(shape[:3]))
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Voxels on a world grid: what a file read gives and what measurement and figures take.
+
+    ``array`` is indexed like the file's voxels (i, j, k[, ...]); ``affine`` maps voxel indices to RAS mm
+    (NIfTI's and MONAI's convention, also for a DICOM series read in LPS); ``source`` names where it came from,
+    for messages. Replaces the ``(array, affine)`` pairs that used to travel between modules.
+    """
+
+    array: np.ndarray
+    affine: np.ndarray
+    source: str = "<in-memory volume>"
+
+    def __post_init__(self) -> None:
+        affine = np.asarray(self.affine, dtype=float)
+        if affine.shape != (4, 4):
+            raise ValueError(f"{self.source}: an affine must be 4x4, got shape {affine.shape}")
+        object.__setattr__(self, "affine", affine)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(n) for n in self.array.shape)
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size (mm) along the array's first three axes."""
+        return tuple(voxel_spacing(self.affine))  # type: ignore[return-value]
+
+    @property
+    def axcodes(self) -> str:
+        return axcodes(self.affine)
+
+    def with_array(self, array: np.ndarray) -> Volume:
+        """Other voxels on this grid (a map, a mask), same source."""
+        if tuple(np.shape(array))[:3] != self.shape[:3]:
+            raise ValueError(
+                f"{self.source}: voxels of shape {np.shape(array)} do not fit a {self.shape} grid"
+            )
+        return replace(self, array=array)
+
+    def as_float32(self) -> Volume:
+        return replace(self, array=np.asarray(self.array, dtype=np.float32))
+
+    def to_ras(self) -> Volume:
+        """The same voxels with the first three axes reordered to RAS, and the affine that goes with them."""
+        ras, _ = to_ras(self.array, self.affine)
+        return replace(self, array=ras, affine=ras_affine(self.affine, self.shape))
+
+    def same_grid(self, other: Volume, atol: float = 1e-3) -> bool:
+        """True when ``other`` covers the same voxel centres, possibly stored in another axis order."""
+        return same_world_grid(self.affine, self.shape, other.affine, other.shape, atol)

@@ -42,10 +42,11 @@ from liver3d.bundle_support import raise_input_errors
 from liver3d.data.checks import check_image_data, check_volume_header
 from liver3d.data.datalist import case_name
 from liver3d.errors import InputError
+from liver3d.geometry import Volume
 from liver3d.inference.sanity import Caution, check_ct_intensities, check_segmentation
 from liver3d.io.archive import ArchiveError, unpack_ct_zip
 from liver3d.io.atomic import write_json_atomic
-from liver3d.io.readers import VolumeError, is_dicom_series, is_nifti, read_array
+from liver3d.io.readers import VolumeError, is_dicom_series, is_nifti, read_volume
 from liver3d.networks.weights import read_weights, sha256_of, stage_checkpoint
 from liver3d.paths import bundle_dir
 
@@ -106,21 +107,20 @@ def resolve_input(source: str | Path, staging: Path) -> Path:
     )
 
 
-def read_checked_ct(path: Path, shown: str | Path) -> tuple[np.ndarray, np.ndarray, list[Caution]]:
-    """Voxels (HU) and affine of a 3D CT, with cautions about its intensities; errors name ``shown``."""
+def read_checked_ct(path: Path, shown: str | Path) -> tuple[Volume, list[Caution]]:
+    """A 3D CT (voxels in HU with their affine), with cautions about its intensities; errors name ``shown``."""
     findings, _ = check_volume_header(str(path), "image")
     errors = [f for f in findings if f.severity == "ERROR"]
     if errors:
         raise SegmentInputError(shown, errors[0].problem)
     try:
-        array, affine = read_array(path)
+        ct = read_volume(path)
     except VolumeError as err:
         raise SegmentInputError(shown, err.problem) from err
-    array = np.asarray(array)
-    errors = [f for f in check_image_data(str(path), array) if f.severity == "ERROR"]
+    errors = [f for f in check_image_data(str(path), ct.array) if f.severity == "ERROR"]
     if errors:
         raise SegmentInputError(shown, errors[0].problem)
-    return array, affine, check_ct_intensities(array)
+    return ct, check_ct_intensities(ct.array)
 
 
 def _weights(bundle_root: Path) -> dict[str, dict]:
@@ -252,7 +252,7 @@ def segment(
                 source, "--dicom-seg needs a DICOM series as input (a DICOM SEG references it)"
             )
         case = case_name(source.name[:-4] if source.name.lower().endswith(".zip") else str(source))
-        ct, ct_affine, cautions = read_checked_ct(image, source)
+        ct, cautions = read_checked_ct(image, source)
         weights = _weights(bundle_root)
         seconds["read_and_check"] = time.perf_counter() - clock
         bar.update()
@@ -278,13 +278,13 @@ def segment(
         if slicer and (raw / f"{produced}.seg.nrrd").is_file():
             outputs["slicer_segmentation"] = final / f"{case}.seg.nrrd"
             shutil.move(raw / f"{produced}.seg.nrrd", outputs["slicer_segmentation"])
-        label, label_affine = read_array(label_final)
+        label = read_volume(label_final)
         if dicom_seg:
             from liver3d.export.dicom_seg import DicomSegError, write_dicom_seg
 
             try:
                 written = write_dicom_seg(
-                    np.asarray(label), label_affine, image, final / f"{case}_seg.dcm", _version()
+                    np.asarray(label.array), label.affine, image, final / f"{case}_seg.dcm", _version()
                 )
             except DicomSegError as err:
                 raise SegmentInputError(source, f"DICOM SEG: {err.path}: {err.problem}") from err
@@ -300,7 +300,7 @@ def segment(
                         "Frame of Reference UID, which a PACS holding the original series will not match",
                     )
                 ]
-        cautions = cautions + check_segmentation(np.asarray(label), label_affine, ct)
+        cautions = cautions + check_segmentation(np.asarray(label.array), label.affine, ct.array)
         del ct
         report, paths = build_report(
             label_final,

@@ -10,9 +10,8 @@ import pytest
 from PIL import Image
 
 from liver3d.app.uploads import UploadError, display_name, stage_upload
-from liver3d.geometry import to_ras
 from liver3d.io.dicom import write_dicom_series
-from liver3d.io.readers import read_array
+from liver3d.io.readers import read_volume
 
 MB = 2**20
 
@@ -88,11 +87,8 @@ def test_a_zipped_dicom_series_unpacks_to_numbered_files_on_the_same_world_grid(
     assert staged.kind == "volume" and staged.path == tmp_path / "in" / "dicom"
     assert sorted(p.name for p in staged.path.iterdir()) == [f"{i:05d}.dcm" for i in range(len(slices))]
     assert not (tmp_path / "outside.dcm").exists() and not (tmp_path.parent / "outside.dcm").exists()
-    original, original_affine = read_array(source)
-    series, series_affine = read_array(staged.path)
-    a, spacing_a = to_ras(np.asarray(original), original_affine)
-    b, spacing_b = to_ras(np.asarray(series), series_affine)
-    assert np.array_equal(a, b) and np.allclose(spacing_a, spacing_b, atol=1e-4)
+    a, b = read_volume(source).to_ras(), read_volume(staged.path).to_ras()
+    assert np.array_equal(a.array, b.array) and np.allclose(a.spacing, b.spacing, atol=1e-4)
 
 
 def test_a_zip_that_unpacks_too_large_is_refused(tmp_path):

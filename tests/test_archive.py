@@ -10,7 +10,7 @@ import pytest
 from liver3d.io.archive import MAX_ZIP_MEMBERS, ArchiveError, unpack_ct_zip
 from liver3d.io.dicom import write_dicom_series
 from liver3d.io.nifti import save_nifti
-from liver3d.io.readers import read_array
+from liver3d.io.readers import read_volume
 
 
 def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
@@ -47,10 +47,9 @@ def test_single_nifti_becomes_volume_nii_gz(tmp_path, volume):
     assert result == tmp_path / "out" / "volume.nii.gz"
     assert result.read_bytes() == volume.read_bytes()
     assert _tree(tmp_path / "out") == {"volume.nii.gz"}
-    array, affine = read_array(result)
-    expected, expected_affine = read_array(volume)
-    np.testing.assert_array_equal(array, expected)
-    np.testing.assert_allclose(affine, expected_affine)
+    (got, expected) = (read_volume(result), read_volume(volume))
+    np.testing.assert_array_equal(got.array, expected.array)
+    np.testing.assert_allclose(got.affine, expected.affine)
 
 
 def test_uncompressed_nifti_keeps_its_suffix(tmp_path):
@@ -74,10 +73,9 @@ def test_zipped_dicom_series_reads_back_on_its_grid(tmp_path, volume):
     data = _zip({f"export/{p.name}": p.read_bytes() for p in slices})
     result = unpack_ct_zip(data, tmp_path / "out", "series.zip")
     assert len(list(result.iterdir())) == len(slices) == 6
-    array, affine = read_array(result)
-    expected, expected_affine = read_array(volume)
-    np.testing.assert_array_equal(np.asarray(array), expected)
-    np.testing.assert_allclose(affine, expected_affine, atol=1e-4)
+    (got, expected) = (read_volume(result), read_volume(volume))
+    np.testing.assert_array_equal(got.array, expected.array)
+    np.testing.assert_allclose(got.affine, expected.affine, atol=1e-4)
 
 
 # -- hostile or stray members -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ hd = pytest.importorskip("highdicom")
 from liver3d.export.dicom_seg import DicomSegError, write_dicom_seg  # noqa: E402
 from liver3d.io.dicom import write_dicom_series  # noqa: E402
 from liver3d.io.nifti import save_nifti  # noqa: E402
-from liver3d.io.readers import read_array  # noqa: E402
+from liver3d.io.readers import read_volume  # noqa: E402
 from liver3d.phantoms import generate_phantom  # noqa: E402
 from liver3d.segment import main as segment_main  # noqa: E402
 
@@ -32,10 +32,10 @@ def series(tmp_path_factory):
     ct = save_nifti(case.image.astype(np.int16), case.affine_ras, root / "ct.nii.gz")
     folder = root / "series"
     write_dicom_series(ct, folder)
-    array, affine = read_array(folder)
-    labels = (np.asarray(array) > 30).astype(np.uint8)
+    series = read_volume(folder)
+    labels = (np.asarray(series.array) > 30).astype(np.uint8)
     labels[5:15, 8:20, 2:6] = 2  # asymmetric, so any flip or transposition shows
-    return folder, labels, affine, root
+    return folder, labels, series.affine, root
 
 
 def _series_files(folder: Path) -> list[str]:

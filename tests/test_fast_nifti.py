@@ -47,19 +47,19 @@ def test_scaled_and_4d_files_still_read_exactly(tmp_path):
 
 def test_damage_is_never_hidden_by_the_fast_path(tmp_path):
     """SimpleITK reads a truncated gzip and turns NaN into 0 without complaint: those files go to nibabel."""
-    from liver3d.io.readers import VolumeError, read_array
+    from liver3d.io.readers import VolumeError, read_volume
 
     floats = np.zeros((16, 16, 8), np.float32)
     floats[1, 1, 1] = np.nan
     nib.save(nib.Nifti1Image(floats, np.eye(4)), tmp_path / "nan.nii.gz")
-    assert np.isnan(read_array(tmp_path / "nan.nii.gz")[0]).sum() == 1
+    assert np.isnan(read_volume(tmp_path / "nan.nii.gz").array).sum() == 1
     assert torch.isnan(LoadVolumed(keys="image")({"image": str(tmp_path / "nan.nii.gz")})["image"]).sum() == 1
     ints = (np.random.default_rng(0).integers(-1000, 1000, (32, 32, 16))).astype(np.int16)
     nib.save(nib.Nifti1Image(ints, np.eye(4)), tmp_path / "ct.nii.gz")
     data = (tmp_path / "ct.nii.gz").read_bytes()
     (tmp_path / "cut.nii.gz").write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(VolumeError, match="cut.nii.gz: truncated"):
-        read_array(tmp_path / "cut.nii.gz")
+        read_volume(tmp_path / "cut.nii.gz")
 
 
 def _two_cases(tmp_path):

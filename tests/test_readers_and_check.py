@@ -9,7 +9,7 @@ import pytest
 
 from liver3d.check import main as check_main
 from liver3d.io.nifti import save_nifti
-from liver3d.io.readers import VolumeError, load_volume, read_array, read_header
+from liver3d.io.readers import VolumeError, load_volume, read_header, read_volume
 
 
 def _pair(phantom_dir: Path, index: int = 0) -> tuple[Path, Path]:
@@ -36,7 +36,7 @@ def test_truncated_gzip_is_reported_with_its_name(phantom_dir, tmp_path):
     data = image.read_bytes()
     broken.write_bytes(data[: len(data) // 2])
     with pytest.raises(VolumeError, match=r"broken\.nii\.gz: truncated or corrupt gzip"):
-        read_array(broken)
+        read_volume(broken)
     with pytest.raises(VolumeError, match=r"broken\.nii\.gz"):
         load_volume(broken)
 
@@ -47,7 +47,7 @@ def test_truncated_raw_nifti_is_reported(phantom_dir, tmp_path):
     broken = tmp_path / "short.nii"
     broken.write_bytes(raw[: len(raw) - 1000])
     with pytest.raises(VolumeError, match=r"short\.nii: truncated file"):
-        read_array(broken)
+        read_volume(broken)
 
 
 def test_not_a_nifti_is_reported(tmp_path):

@@ -28,7 +28,7 @@ import liver3d.cli
 from liver3d.inference.sanity import Caution
 from liver3d.io.dicom import write_dicom_series
 from liver3d.io.nifti import save_nifti
-from liver3d.io.readers import read_array
+from liver3d.io.readers import read_volume
 from liver3d.phantoms import generate_phantom
 from liver3d.segment import SegmentInputError, SegmentResult, main, segment
 
@@ -266,9 +266,9 @@ def test_dicom_series_folder_gives_a_label_map_on_the_dicom_grid(dicom_series, b
     out = tmp_path / "out"
     rc = main([str(dicom_series), "-o", str(out), "--bundle-root", str(bundle_root), "--quiet"])
     assert rc == 0, capsys.readouterr().err
-    array, affine = read_array(dicom_series)
-    assert array.shape == SHAPE
-    result = _check_published(out, "ct_dicom", array.shape, affine)
+    series = read_volume(dicom_series)
+    assert series.shape == SHAPE
+    result = _check_published(out, "ct_dicom", series.shape, series.affine)
     assert result["input"] == str(dicom_series)
 
 
@@ -278,8 +278,7 @@ def test_zipped_dicom_series_is_named_after_the_zip(dicom_series, bundle_root, t
     out = tmp_path / "out"
     rc = main([str(archive), "-o", str(out), "--bundle-root", str(bundle_root), "--quiet", "--fast"])
     assert rc == 0, capsys.readouterr().err
-    _, affine = read_array(dicom_series)
-    result = _check_published(out, "series", SHAPE, affine)
+    result = _check_published(out, "series", SHAPE, read_volume(dicom_series).affine)
     assert result["input"] == str(archive) and result["settings"]["fast"] is True
 
 

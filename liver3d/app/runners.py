@@ -27,9 +27,8 @@ from liver3d.bundle_support import raise_input_errors
 from liver3d.cam.localize2d import image_case
 from liver3d.data.datalist import case_name
 from liver3d.errors import InputError
-from liver3d.geometry import to_ras
 from liver3d.io.atomic import atomic_path, write_json_atomic
-from liver3d.io.readers import read_array
+from liver3d.io.readers import read_volume
 from liver3d.manifest import read_result_manifest
 
 Progress = Callable[[float, str], None]
@@ -81,9 +80,9 @@ def bundle_errors(entry: ModelEntry):
 
 def read_volume_ras(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float], np.ndarray]:
     """A volume (NIfTI or DICOM series) as float32 in RAS voxel order, its spacing (mm) and stored affine."""
-    array, affine = read_array(path)
-    ras, spacing = to_ras(np.asarray(array, dtype=np.float32), affine)
-    return ras, spacing, affine
+    volume = read_volume(path).as_float32()
+    ras = volume.to_ras()
+    return ras.array, ras.spacing, volume.affine
 
 
 def _earlier_label_map(earlier: dict[str, RunResult]) -> Path | None:

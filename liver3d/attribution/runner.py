@@ -14,8 +14,8 @@ from torch import nn
 from liver3d.attribution.maps import attribute
 from liver3d.attribution.targets import MeanClassProbability
 from liver3d.engines.maps import CaseLog, Collect, MapEvaluator, MapsToInputGridSaver
-from liver3d.geometry import to_ras
-from liver3d.io.readers import read_array
+from liver3d.geometry import Volume
+from liver3d.io.readers import read_volume
 from liver3d.viz.composite import save_composite
 
 log = logging.getLogger(__name__)
@@ -84,14 +84,12 @@ class AttributionRunner:
         """``<case>_attr_<method>.png``: the map over the CT in three planes through its hottest voxel."""
         amap, affine = out["input_maps"][0], out["input_affine"]
         entry, stem = out["entry"], self.output_dir / f"{out['case']}_attr_{self.method}"
-        ct, ct_affine = read_array(entry["image"])
-        amap_ras = np.abs(to_ras(amap, affine)[0])
+        ct = read_volume(entry["image"]).as_float32()
+        amap_ras = np.abs(Volume(amap, affine).to_ras().array)
         hot = np.unravel_index(int(amap_ras.argmax()), amap_ras.shape)  # the plane point, RAS index
-        label = read_array(entry["label"])[0] if entry.get("label") else None
+        label = read_volume(entry["label"]).array if entry.get("label") else None
         title = f"{out['case']}: {self.method}, class {self.class_index} ({self.kind}; probability {out['value']:.3f})"
-        save_composite(
-            np.asarray(ct, np.float32), label, ct_affine, f"{stem}.png", hot, amap, self.window, title=title
-        )
+        save_composite(ct.array, label, ct.affine, f"{stem}.png", hot, amap, self.window, title=title)
         return Path(f"{stem}.png")
 
     def run(self) -> list[Path]:

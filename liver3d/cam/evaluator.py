@@ -32,9 +32,9 @@ from liver3d.engines.maps import (
     MapsToInputGridSaver,
     TablesWriter,
 )
-from liver3d.geometry import to_ras
+from liver3d.geometry import Volume
 from liver3d.inference.invert import MapsToInputGrid
-from liver3d.io.readers import read_array
+from liver3d.io.readers import read_volume
 from liver3d.transforms.slicing import VolumeToSlices, stack_slices
 
 log = logging.getLogger(__name__)
@@ -192,10 +192,9 @@ class CamEvaluator:
         )
 
         def score(out: dict) -> dict:
-            label, label_affine = read_array(out["entry"]["label"])
-            label_ras, _ = to_ras(np.asarray(label), label_affine)
+            label_ras = read_volume(out["entry"]["label"]).to_ras().array
             for s, cam in zip(self.structures, out["input_maps"]):
-                cam_ras, _ = to_ras(cam, out["input_affine"])
+                cam_ras = Volume(cam, out["input_affine"]).to_ras().array
                 reference = np.isin(label_ras, s.reference)
                 scores.score_case(
                     out["case"], s.name, cam_ras, reference, self.opening_radius, self.closing_radius

@@ -13,7 +13,7 @@ import numpy as np
 
 from liver3d.errors import InputError
 from liver3d.geometry import axcodes, same_world_grid
-from liver3d.io.readers import VolumeError, read_array, read_header
+from liver3d.io.readers import VolumeError, read_header, read_volume
 
 # Voxel sizes outside this range (mm) are taken as a broken header rather than a real scan.
 SPACING_RANGE_MM = (0.05, 20.0)
@@ -173,7 +173,7 @@ def check_pair(
         if path is None or header is None:
             continue
         try:
-            data, _ = read_array(path)
+            data = read_volume(path).array
         except VolumeError as err:
             findings.append(Finding("ERROR", err.path, err.problem))
             continue

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from liver3d.io.readers import read_array
+from liver3d.io.readers import read_volume
 from liver3d.labels import load_label_table, tumor_present  # noqa: F401  (re-exported)
 
 
 def volume_classes(entries: Sequence[dict], min_voxels: int = 1, label_key: str = "label") -> list[int]:
     """Tumor presence of every entry, read from its label file."""
-    return [tumor_present(read_array(e[label_key])[0], min_voxels) for e in entries]
+    return [tumor_present(read_volume(e[label_key]).array, min_voxels) for e in entries]
 
 
 def inverse_frequency_weights(labels: Sequence[int], num_classes: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Gzipped 3D NIfTI voxels decoded by SimpleITK, for MONAI's ``NibabelReader`` and ``read_array``.
+"""Gzipped 3D NIfTI voxels decoded by SimpleITK, for MONAI's ``NibabelReader`` and ``read_volume``.
 
 Python's ``gzip`` (nibabel) inflates a 512x512x300 int16 CT about half as fast as ITK's C++ reader; everything
 else stays nibabel's: the header, the affine (qform/sform as nibabel chooses), the metadata MONAI builds from

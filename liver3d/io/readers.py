@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 
 from liver3d.errors import InputError
+from liver3d.geometry import Volume
 from liver3d.io.fast_nifti import sitk_voxels
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -110,8 +111,9 @@ def _read_itk_header(path: Path) -> VolumeHeader:
     return VolumeHeader(str(path), tuple(int(n) for n in size), affine, "from ITK")
 
 
-def read_array(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read voxel data and RAS affine; any damage (truncation, bad gzip) is reported as a :class:`VolumeError`."""
+def read_volume(path: str | Path) -> Volume:
+    """Read a file's voxels (in the file's axis order) with their RAS affine as a :class:`~liver3d.geometry.Volume`;
+    any damage (truncation, bad gzip) is reported as a :class:`VolumeError`."""
     path = Path(path)
     header = read_header(path)
     if is_nifti(path):
@@ -128,9 +130,9 @@ def read_array(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             ) from err
         except Exception as err:
             raise VolumeError(path, f"unreadable voxel data ({_short(err)})") from err
-        return data, header.affine
+        return Volume(data, header.affine, str(path))
     volume = load_volume(path)
-    return np.asarray(volume), np.asarray(volume.affine)
+    return Volume(np.asarray(volume), np.asarray(volume.affine), str(path))
 
 
 def load_volume(path: str | Path, dtype: type | None = np.float32):
@@ -161,7 +163,7 @@ def explain_load_failure(path: str | Path, err: BaseException) -> VolumeError:
         return VolumeError(path, "file not found")
     if is_nifti(path):
         try:
-            read_array(path)  # names the precise problem when there is one
+            read_volume(path)  # names the precise problem when there is one
         except VolumeError as precise:
             return precise
     return VolumeError(path, f"cannot load ({_short(err)})")

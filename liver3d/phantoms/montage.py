@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liver3d.io.readers import read_array
+from liver3d.io.readers import read_volume
 from liver3d.phantoms.anatomy import generate_phantom
 from liver3d.phantoms.contrast import Phase
 from liver3d.viz.phase_montage import save_phase_montage
@@ -30,6 +30,6 @@ def write_phase_montage(
             title = f"{phase.value}, {case.params['liver_condition']}: {', '.join(kinds)}"
             cases.append((title, case.image, case.label, case.affine_ras))
     for source in real:
-        array, affine = read_array(source)
-        cases.append((f"real CT: {Path(source).name}", array, None, affine))
+        volume = read_volume(source)
+        cases.append((f"real CT: {Path(source).name}", volume.array, None, volume.affine))
     return save_phase_montage(cases, path, columns=per_phase)

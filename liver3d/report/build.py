@@ -9,8 +9,8 @@ import numpy as np
 from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
 
 from liver3d.data.datalist import case_name
-from liver3d.geometry import same_world_grid
-from liver3d.io.readers import VolumeError, read_array
+from liver3d.geometry import Volume
+from liver3d.io.readers import VolumeError, read_volume
 from liver3d.labels import load_label_table
 from liver3d.report.measure import LiverReport, measure
 from liver3d.report.render import write_report
@@ -19,19 +19,17 @@ from liver3d.viz.composite import save_composite
 log = logging.getLogger(__name__)
 
 
-def _on_label_grid(
-    image_path: str, image: np.ndarray, image_affine, label: np.ndarray, label_affine
-) -> np.ndarray:
-    """The CT in the label's voxel order; a clear error when they are not on one world grid."""
-    if np.allclose(image_affine, label_affine, atol=1e-3) and image.shape[:3] == label.shape:
-        return image
-    if image.ndim == 3 and same_world_grid(label_affine, label.shape, image_affine, image.shape):
+def _on_label_grid(image: Volume, label: Volume) -> np.ndarray:
+    """The voxels of ``image`` in the label's voxel order; a clear error when they are not on one world grid."""
+    if np.allclose(image.affine, label.affine, atol=1e-3) and image.shape[:3] == label.shape:
+        return image.array
+    if image.array.ndim == 3 and label.same_grid(image):
         return apply_orientation(
-            image, ornt_transform(io_orientation(image_affine), io_orientation(label_affine))
+            image.array, ornt_transform(io_orientation(image.affine), io_orientation(label.affine))
         )
     raise VolumeError(
-        image_path,
-        f"not on the segmentation's grid (shape {tuple(image.shape)} vs {tuple(label.shape)}, or affine)",
+        image.source,
+        f"not on the segmentation's grid (shape {image.shape} vs {label.shape}, or affine)",
     )
 
 
@@ -53,8 +51,8 @@ def build_report(
     :mod:`liver3d.inference.sanity`) are listed in the report. ``source_name`` / ``image_name`` are what the
     report calls the segmentation and the CT (default: their paths), for files read from a private copy.
     """
-    label, label_affine = read_array(segmentation)
-    label = np.asarray(label)
+    label_volume = read_volume(segmentation)
+    label, label_affine = np.asarray(label_volume.array), label_volume.affine
     if label.ndim != 3:
         raise VolumeError(segmentation, f"expected a 3D label map, got shape {label.shape}")
     table = load_label_table()
@@ -66,10 +64,7 @@ def build_report(
         )
     ct = None
     if image is not None:
-        ct_array, ct_affine = read_array(image)
-        ct = _on_label_grid(
-            str(image), np.asarray(ct_array, dtype=np.float32), ct_affine, label, label_affine
-        )
+        ct = _on_label_grid(read_volume(image).as_float32(), label_volume)
         if not np.isfinite(ct).all():
             raise VolumeError(image, "contains NaN or infinite values")
     report = measure(
@@ -84,10 +79,7 @@ def build_report(
     if ct is not None:
         heat = None
         if heatmap is not None:
-            heat_array, heat_affine = read_array(heatmap)
-            heat = _on_label_grid(
-                str(heatmap), np.asarray(heat_array, np.float32), heat_affine, label, label_affine
-            )
+            heat = _on_label_grid(read_volume(heatmap).as_float32(), label_volume)
         if report.lesions:
             point, what = report.lesions[0].centroid_voxel_ras, "largest lesion"
         else:

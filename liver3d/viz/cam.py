@@ -14,8 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from liver3d.geometry import to_ras  # noqa: E402
-from liver3d.io.readers import read_array  # noqa: E402
+from liver3d.io.readers import read_volume  # noqa: E402
 from liver3d.viz.figures import save_figure  # noqa: E402
 from liver3d.viz.montage import radiological_view  # noqa: E402
 from liver3d.windows import window_bounds  # noqa: E402
@@ -34,12 +33,10 @@ def save_cam_overlays(
     lower, upper = window_bounds(window)
     fig, axes = plt.subplots(len(rows), 2, figsize=(7.5, 3.8 * len(rows)), squeeze=False)
     for (title, image_path, label_path, cam_path), (ax_ct, ax_cam) in zip(rows, axes):
-        ct, affine = read_array(image_path)
-        ct_ras, spacing = to_ras(np.asarray(ct, dtype=np.float32), affine)
-        label, label_affine = read_array(label_path)
-        reference = np.isin(to_ras(np.asarray(label), label_affine)[0], list(reference_values))
-        cam, cam_affine = read_array(cam_path)
-        cam_ras = to_ras(np.asarray(cam, dtype=np.float32), cam_affine)[0]
+        ct = read_volume(image_path).as_float32().to_ras()
+        ct_ras, spacing = ct.array, ct.spacing
+        reference = np.isin(read_volume(label_path).to_ras().array, list(reference_values))
+        cam_ras = read_volume(cam_path).as_float32().to_ras().array
         z = int(reference.sum(axis=(0, 1)).argmax())
         aspect = spacing[1] / spacing[0]
         ref_slice = radiological_view(reference[:, :, z])
