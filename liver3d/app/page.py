@@ -86,8 +86,8 @@ def accept_upload(upload, cfg: dict) -> None:
     try:
         staged = stage_upload(upload.name, upload.getvalue(), folder / "input", cfg["max_upload_mb"] * 2**20)
         if staged.kind == "volume":
-            volume, spacing, _ = read_volume_ras(staged.path)
-            st.session_state.display = {"volume": volume, "spacing": spacing}
+            volume = read_volume_ras(staged.path)
+            st.session_state.display = {"volume": volume.array, "spacing": volume.spacing}
         else:
             st.session_state.display = {"image": read_image_2d(staged.path, 1)[0]}
     except (UploadError, VolumeError) as err:

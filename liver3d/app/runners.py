@@ -27,6 +27,7 @@ from liver3d.bundle_support import raise_input_errors
 from liver3d.cam.localize2d import image_case
 from liver3d.data.datalist import case_name
 from liver3d.errors import InputError
+from liver3d.geometry import Volume
 from liver3d.io.atomic import atomic_path, write_json_atomic
 from liver3d.io.readers import read_volume
 from liver3d.manifest import read_result_manifest
@@ -78,11 +79,9 @@ def bundle_errors(entry: ModelEntry):
         raise RunError("\n".join(err.lines())) from err
 
 
-def read_volume_ras(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float], np.ndarray]:
-    """A volume (NIfTI or DICOM series) as float32 in RAS voxel order, its spacing (mm) and stored affine."""
-    volume = read_volume(path).as_float32()
-    ras = volume.to_ras()
-    return ras.array, ras.spacing, volume.affine
+def read_volume_ras(path: str | Path) -> Volume:
+    """A volume (NIfTI or DICOM series) as float32 in RAS voxel order (``.spacing`` in that order too)."""
+    return read_volume(path).as_float32().to_ras()
 
 
 def _earlier_label_map(earlier: dict[str, RunResult]) -> Path | None:
@@ -138,17 +137,17 @@ def result_from_manifest(
         kind, path = item["kind"], Path(item["path"])
         name = item.get("structure") or role
         if kind == "label_map":
-            result.label = read_volume_ras(path)[0].astype(np.uint8)
+            result.label = read_volume_ras(path).array.astype(np.uint8)
             result.files[LABEL_MAP] = path
         elif kind == "slicer_segmentation":
             result.files["3D Slicer segmentation (.seg.nrrd)"] = path
         elif kind == "probabilities":
             result.files["probabilities (NIfTI)"] = path
         elif kind == "cam_volume":
-            result.cams[name] = read_volume_ras(path)[0]
+            result.cams[name] = read_volume_ras(path).array
             result.files[f"Grad-CAM {name} (NIfTI)"] = path
         elif kind == "error_map":
-            result.cams["reconstruction error"] = read_volume_ras(path)[0]
+            result.cams["reconstruction error"] = read_volume_ras(path).array
             result.files["reconstruction error (NIfTI)"] = path
         elif kind == "slice_probabilities":
             _slice_probabilities(result, path)
