@@ -17,7 +17,10 @@
    and recorded in the results): the first five stages of the default U-Net, features halved, the patch
    shrunk to 0.6x per axis (rounded to the network's stride), batch size 2, everything else unchanged.
 3. liver3d: ``train.json`` (learning rate 0.003, as the demo) then ``train_stage2.json``, each stage given half the budget
-   (``budget_min``, the bundle's wall-clock handler), then ``inference.json`` on the test cases.
+   (``budget_min``, the bundle's wall-clock handler), then ``inference.json`` on the test cases. ``--liver3d-variants``
+   trains more than the plain cascade, each with its overlays from :data:`LIVER3D_VARIANTS` (nnU-Net's poly
+   schedule, DynUNet with deep supervision, both) and its own bundle root; ``--liver3d-epochs`` aims each stage's
+   schedule at that many epochs (the budget still stops it), so a decaying schedule ends inside the budget.
 4. Both sides' label maps are scored by ``liver3d.evaluate`` (voxel metrics and LiTS lesion metrics); the table
    gives iterations done, training minutes and inference seconds per case. Results go to ``--work``
    (``results.json``, ``results.md``).
@@ -37,6 +40,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "bundles" / "liver_tumor_seg" / "configs"
 DATASET_ID, DATASET_NAME = 501, "Dataset501_Liver3dPhantoms"
+# liver3d training variants: the overlays added to train.json (both stages) and, for the network, to inference.json
+LIVER3D_VARIANTS = {
+    "cascade": {"train": [], "network": []},
+    "poly_lr": {"train": ["train_poly_lr.json"], "network": []},
+    "deep_supervision": {"train": ["network_dynunet.json", "train_deep_supervision.json"], "network": ["network_dynunet.json"]},
+    "nnunet_style": {
+        "train": ["network_dynunet.json", "train_deep_supervision.json", "train_poly_lr.json"],
+        "network": ["network_dynunet.json"],
+    },
+}  # fmt: skip
 
 
 def parse_args(argv):
@@ -56,6 +69,10 @@ def parse_args(argv):
     p.add_argument("--val-interval", type=int, default=5, help="liver3d validation every N epochs")
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-liver3d", action="store_true")
+    p.add_argument("--liver3d-variants", nargs="+", choices=sorted(LIVER3D_VARIANTS), default=["cascade"])
+    p.add_argument(
+        "--liver3d-epochs", type=int, default=10000, help="max_epochs per liver3d stage (schedule length)"
+    )
     p.add_argument("--skip-nnunet", action="store_true")
     return p.parse_args(argv)
 
@@ -258,13 +275,16 @@ def nnunet_train_predict(plans: dict, name: str, budget_s: float, args, test_ima
 # -- liver3d --------------------------------------------------------------------------------------------------
 
 
-def liver3d_train_predict(work: Path, train: Path, test: Path, budget_min: float, args) -> dict:
+def liver3d_train_predict(
+    work: Path, train: Path, test: Path, budget_min: float, args, variant: str = "cascade"
+) -> dict:
     from monai.bundle import run
 
-    root = work / "liver3d_bundle"
+    overlays = LIVER3D_VARIANTS[variant]
+    root = work / ("liver3d_bundle" if variant == "cascade" else f"liver3d_bundle_{variant}")
     common = {"bundle_root": str(root), "device": f"$torch.device('{args.device}')", "num_workers": 0}
     train_overrides = {
-        **common, "dataset_dir": str(train), "val_fraction": args.val_fraction, "max_epochs": 10000,
+        **common, "dataset_dir": str(train), "val_fraction": args.val_fraction, "max_epochs": args.liver3d_epochs,
         "val_interval": args.val_interval, "learning_rate": 0.003, "resume": False, "budget_min": budget_min / 2, "progress_bar": False,
     }  # fmt: skip
     import torch
@@ -275,7 +295,7 @@ def liver3d_train_predict(work: Path, train: Path, test: Path, budget_min: float
     iterations = 0
     for stage, configs in (("stage1", ["train.json"]), ("stage2", ["train.json", "train_stage2.json"])):
         run(
-            config_file=[str(CONFIGS / c) for c in configs],
+            config_file=[str(CONFIGS / c) for c in configs + overlays["train"]],
             meta_file=str(CONFIGS / "metadata.json"),
             **train_overrides,
         )
@@ -285,16 +305,17 @@ def liver3d_train_predict(work: Path, train: Path, test: Path, budget_min: float
     missing = [s for s in ("stage1", "stage2") if not (root / "models" / s / "model.pt").is_file()]
     if missing:  # inference would otherwise fall back to the shipped release weights
         raise SystemExit(f"liver3d: no validated model for {missing} within the budget; lower --val-interval")
-    out = work / "pred_liver3d"
+    out = work / ("pred_liver3d" if variant == "cascade" else f"pred_liver3d_{variant}")
     start = time.perf_counter()
     run(
-        config_file=str(CONFIGS / "inference.json"), meta_file=str(CONFIGS / "metadata.json"),
+        config_file=[str(CONFIGS / c) for c in ["inference.json", *overlays["network"]]],
+        meta_file=str(CONFIGS / "metadata.json"),
         input=str(test), output_dir=str(out), save_slicer=False, **common,
     )  # fmt: skip
     infer_s = time.perf_counter() - start
     cases = len(list((test / "imagesTr").glob("*.nii.gz")))
     return {
-        "method": "liver3d cascade (train.json, lr 0.003)",
+        "method": f"liver3d {variant} (train.json{''.join(' + ' + c for c in overlays['train'])}, lr 0.003)",
         "iterations": iterations or None,
         "train_min": round(train_s / 60, 1),
         "infer_s_per_case": round(infer_s / cases, 1),
@@ -378,7 +399,10 @@ def main(argv=None) -> int:
             results.append(score(r, test, work))
             print(markdown(results, args, hardware), flush=True)
     if not args.skip_liver3d:
-        results.append(score(liver3d_train_predict(work, train, test, args.budget_min, args), test, work))
+        for variant in args.liver3d_variants:
+            r = liver3d_train_predict(work, train, test, args.budget_min, args, variant)
+            results.append(score(r, test, work))
+            print(markdown(results, args, hardware), flush=True)
     table = markdown(results, args, hardware)
     (work / "results.json").write_text(
         json.dumps({"args": vars(args), "hardware": hardware, "results": results}, indent=2, default=str)

@@ -90,3 +90,18 @@ def test_dino_style_checkpoint_and_timm_names(tmp_path):
 def test_missing_weights_file_is_named(tmp_path):
     with pytest.raises(WeightsError, match=r"none\.pth: weights file not found.*nothing is downloaded"):
         load_pretrained(resnet(18), tmp_path / "none.pth")
+
+
+def test_stacked_deep_supervision_loss_weights_each_head():
+    from monai.losses import DiceCELoss
+
+    from liver3d.losses import StackedDeepSupervisionLoss
+
+    torch.manual_seed(0)
+    heads = torch.randn(2, 3, 3, 8, 8, 8)  # (B, 1 + 2 heads, C, X, Y, Z), as DynUNet stacks them in training
+    target = torch.randint(0, 3, (2, 1, 8, 8, 8))
+    base = DiceCELoss(to_onehot_y=True, softmax=True)
+    expected = sum(w * base(heads[:, i], target) for i, w in enumerate((1.0, 0.5, 0.25)))
+    loss = StackedDeepSupervisionLoss(base)
+    assert torch.allclose(loss(heads, target), expected)
+    assert torch.allclose(loss(heads[:, 0], target), base(heads[:, 0], target))  # evaluation output: one head

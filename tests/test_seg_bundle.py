@@ -145,6 +145,40 @@ def test_training_writes_checkpoints_curves_and_resumes(trained):
 
 
 @pytest.mark.slow
+def test_nnunet_style_overlays_train_both_stages_and_infer(trained, tmp_path):
+    """Issue 14.3: DynUNet with deep supervision and the poly schedule, all in config, through to inference."""
+    root = tmp_path / "bundle"
+    common = {
+        "bundle_root": str(root),
+        "dataset_dir": str(trained / "train"),
+        "max_epochs": 4,
+        "val_interval": 1,
+    }
+    overlays = ("network_dynunet.json", "train_deep_supervision.json", "train_poly_lr.json")
+    _run(
+        ("train.json", *overlays),
+        **common,
+        val_fraction=0.25,
+        num_workers=0,
+        resume=False,
+        progress_bar=False,
+    )
+    _run(("train.json", "train_stage2.json", *overlays), **common, val_fraction=0.25, num_workers=0,
+         resume=False, progress_bar=False)  # fmt: skip
+    for stage in ("stage1", "stage2"):
+        state = torch.load(root / "models" / stage / "checkpoint_epoch=4.pt", map_location="cpu")
+        assert any(k.startswith("deep_supervision_heads.") for k in state["model"])
+        schedule = state["lr_scheduler"]  # the poly schedule's state, not the cosine's (T_max)
+        assert schedule["power"] == 0.9 and schedule["total_iters"] == 4 and "T_max" not in schedule
+        assert (root / "models" / stage / "model.pt").is_file()
+    out = tmp_path / "pred"
+    _run(("inference.json", "network_dynunet.json"), bundle_root=str(root), input=str(trained / "test"),
+         output_dir=str(out), save_slicer=False)  # fmt: skip
+    segs = sorted(out.glob("*_seg.nii.gz"))
+    assert len(segs) == 2 and all(set(np.unique(nib.load(p).dataobj)) <= {0, 1, 2} for p in segs)
+
+
+@pytest.mark.slow
 def test_inference_keeps_the_input_geometry_and_writes_slicer_segments(trained):
     out = trained / "infer_out"
     _run(
