@@ -33,7 +33,6 @@ from liver3d.engines.maps import (
     TablesWriter,
 )
 from liver3d.geometry import Volume
-from liver3d.inference.invert import MapsToInputGrid
 from liver3d.io.readers import read_volume
 from liver3d.transforms.slicing import VolumeToSlices, stack_slices
 
@@ -114,7 +113,6 @@ class CamEvaluator:
         self.device = torch.device(device)
         self.save_cams, self.overlays, self.n_bootstrap = save_cams, overlays, n_bootstrap
         self.class_names = list(class_names) if class_names is not None else None
-        self.to_input_grid = MapsToInputGrid(preprocessing)
 
     # -- CAMs in the classifier's space -------------------------------------------------------------------
     def slice_cams(self, image: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -168,25 +166,25 @@ class CamEvaluator:
         """CAM volumes on the input grid (S, *input shape), the input affine, and the class probabilities."""
         d = self.preprocessing(dict(entry))
         produced = self.produce(d)
-        out, affine = self.to_input_grid(d, produced["maps"])
-        return np.clip(out, 0.0, 1.0), affine, produced["probs"]
+        out, affine = self.cam_grid_saver(None).on_input_grid(d, produced["maps"])
+        return out, affine, produced["probs"]
+
+    def cam_grid_saver(self, output_dir: str | Path | None, save: bool = True) -> MapsToInputGridSaver:
+        """The handler that takes CAMs back to the input grid, clipped to [0, 1], and writes them as
+        ``output_dir/<case>_cam_<structure>.nii.gz`` (unless ``output_dir`` is None or not ``save``)."""
+        return MapsToInputGridSaver(
+            self.preprocessing, output_dir, "{case}_cam_{name}.nii.gz", save, (0.0, 1.0)
+        )
 
     def map_evaluator(self, data: Sequence[dict], handlers: Sequence) -> MapEvaluator:
-        """This evaluator's CAMs under MONAI's evaluator: ``handlers`` after the one that takes the CAMs back to
-        the input grid (clipped to [0, 1]; saved by the caller's handlers or by ``save_cams``)."""
+        """This evaluator's CAMs under MONAI's evaluator; ``handlers`` start with a :meth:`cam_grid_saver`."""
         self.network.eval()
         return MapEvaluator(self.produce, data, self.preprocessing, handlers, self.device)
 
     def run(self) -> dict:
         scores = CamScores(self.thresholds)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        grid = MapsToInputGridSaver(
-            self.preprocessing,
-            self.output_dir / "cams",
-            "{case}_cam_{name}.nii.gz",
-            self.save_cams,
-            (0.0, 1.0),
-        )
+        grid = self.cam_grid_saver(self.output_dir / "cams", self.save_cams)
         probabilities = Collect(
             lambda out: probability_rows(out["case"], out["probs"], self.mode, self.class_names)
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from liver3d.cam.evaluator import CamEvaluator, probability_rows
-from liver3d.engines.maps import CaseLog, Collect, MapsToInputGridSaver, write_tables
+from liver3d.engines.maps import CaseLog, Collect, write_tables
 from liver3d.manifest import write_result_manifest
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,7 @@ class CamInference:
         }
 
     def run(self) -> Path:
-        grid = MapsToInputGridSaver(
-            self.evaluator.preprocessing, self.output_dir, "{case}_cam_{name}.nii.gz", clip=(0.0, 1.0)
-        )
+        grid = self.evaluator.cam_grid_saver(self.output_dir)
         probabilities = Collect(lambda out: write_tables(self.output_dir, self.probability_tables(out)))
         cases = Collect(lambda out: {"case": out["case"], "input": str(out["entry"]["image"])})
         message = CaseLog(

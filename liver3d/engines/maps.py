@@ -105,11 +105,14 @@ class MapsToInputGridSaver:
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.ITERATION_COMPLETED, self)
 
+    def on_input_grid(self, sample: dict, maps) -> tuple[np.ndarray, np.ndarray]:
+        """``maps`` of the preprocessed ``sample`` on its input grid (clipped when asked) and the input affine."""
+        maps, affine = self.to_input_grid(sample, maps)
+        return (np.clip(maps, *self.clip) if self.clip is not None else maps), affine
+
     def __call__(self, engine: Engine) -> None:
         out = engine.state.output
-        maps, affine = self.to_input_grid(out["sample"], out["maps"])
-        if self.clip is not None:
-            maps = np.clip(maps, *self.clip)
+        maps, affine = self.on_input_grid(out["sample"], out["maps"])
         out["input_maps"], out["input_affine"], out["map_paths"] = maps, affine, {}
         if not self.save:
             return
