@@ -159,6 +159,17 @@ def test_bench_inference_prints_its_table():
     assert "| off |" in out and "ratio bundle/bare" in out
 
 
+@pytest.mark.slow
+def test_bench_train_step_times_both_networks_from_the_configs(tmp_path):
+    command = [sys.executable, str(ROOT / "scripts" / "bench_train_step.py"), "--roi-size", "32", "32", "32",
+               "--batch", "2", "--repeats", "1", "--out", str(tmp_path)]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True).stdout
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert [r["ratio"] for r in rows][0] == 1.0 and len(rows) == 2
+    assert all(r["median_s_per_step"] > 0 and r["parameters_m"] > 1 for r in rows)
+    assert "| UNet (train.json) |" in out and "ratio to UNet" in out
+
+
 def test_the_liver3d_command_dispatches_to_each_tool(capsys, phantom_datalist):
     from liver3d.cli import COMMANDS
     from liver3d.cli import main as cli_main
