@@ -33,6 +33,7 @@ from liver3d.data.splits import patients, split_by_patient
 from liver3d.floors import DemoResults
 from liver3d.paths import REPO_ROOT
 from liver3d.phantoms.dataset import write_phantom_dataset
+from liver3d.repeatability import machine
 from liver3d.split import write_split
 from liver3d.viz.montage import save_montage
 
@@ -207,7 +208,13 @@ def run_demo(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--studies-2d: unknown {unknown}; choose from {list(STUDIES_2D)}")
     results = DemoResults(
-        out, settings={"seed": args.seed, "train_seed": args.train_seed, "argv": argv or sys.argv[1:]}
+        out,
+        settings={
+            "seed": args.seed,
+            "train_seed": args.train_seed,
+            "argv": argv or sys.argv[1:],
+            "machine": machine(),
+        },
     )
     if args.only_2d:
         image_studies(out, results, args)

@@ -5,6 +5,10 @@ comparing those files number by number (metrics, lesion tables, classification r
 floors) is a stronger check than comparing the printed lines. Timings, file paths and dates are not results
 and are skipped (``IGNORED_KEYS``).
 
+Exact repeats hold on one machine. Another CPU can take other vector kernels (AVX2 or AVX-512 paths in oneDNN
+and MKL), whose float sums round differently, and a training that starts one ulp apart drifts: the demo records
+:func:`machine` in ``demo_results.json`` and :func:`machine_differences` names what differs between two runs.
+
     python scripts/demo_repeat.py bench_out/demo_seeds/train_seed_0 bench_out/demo_seeds/train_seed_0_repeat
 """
 
@@ -12,12 +16,56 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 # Leaf keys (or key fragments) that hold no result: wall-clock times, where files went, when they were made.
-IGNORED_KEYS = ("seconds", "time", "elapsed", "date", "created", "path", "dir", "file", "sha256", "version")
+IGNORED_KEYS = (
+    "seconds", "time", "elapsed", "date", "created", "path", "dir", "file", "sha256", "version", "machine",
+)  # fmt: skip
+
+
+def machine() -> dict:
+    """What decides a CPU run's floating-point arithmetic: CPU model and vector extensions, torch, threads."""
+    import torch
+
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu_model": model,
+        "cpu_vector_extensions": sorted(f for f in flags if f.startswith(("avx", "fma", "amx"))),
+        "cpu_count_logical": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "architecture": platform.machine(),
+    }
+
+
+def machine_differences(run_a: str | Path, run_b: str | Path) -> list[str]:
+    """``"<key>: <a> vs <b>"`` for each entry of the two demo runs' recorded :func:`machine` that differs
+    (empty when both ran on the same kind of machine, or a run recorded none)."""
+    records = []
+    for run in (run_a, run_b):
+        path = Path(run) / "demo_results.json"
+        settings = json.loads(path.read_text(encoding="utf-8")).get("settings", {}) if path.is_file() else {}
+        records.append(settings.get("machine"))
+    if None in records:
+        return []
+    a, b = records
+    return [f"{k}: {a.get(k)} vs {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def numbers(value, prefix: str = "") -> Iterator[tuple[str, float]]:

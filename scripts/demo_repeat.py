@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from liver3d.repeatability import compare_runs  # noqa: E402
+from liver3d.repeatability import compare_runs, machine_differences  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -37,6 +37,11 @@ def main(argv=None) -> int:
             return 1
     result = compare_runs(args.run_a, args.run_b, args.tolerance)
     print(result.summary())
+    machines = machine_differences(args.run_a, args.run_b)
+    if machines:
+        print(
+            "  the runs were made on different machines (exact repeats hold on one): " + "; ".join(machines)
+        )
     for d in sorted(result.differences, key=lambda d: -d["abs_diff"])[: args.show]:
         print(f"  {d['file']}  {d['key']}: {d['a']:.6g} vs {d['b']:.6g}")
     for name in result.only_in_one[: args.show]:
@@ -48,6 +53,7 @@ def main(argv=None) -> int:
             "run_b": args.run_b,
             "tolerance": args.tolerance,
             "summary": result.summary(),
+            "machine_differences": machines,
         }
         record.update(files=result.files, values=result.values, differences=result.differences)
         record["only_in_one"] = result.only_in_one

@@ -54,3 +54,18 @@ def test_the_script_exits_1_on_a_difference_and_names_it(tmp_path):
         [sys.executable, script, tmp_path / "a", tmp_path / "nope"], capture_output=True, text=True
     )
     assert missing.returncode == 1 and "ERROR" in missing.stderr and "nope" in missing.stderr
+
+
+def test_machine_is_recorded_and_a_different_one_is_named(tmp_path):
+    from liver3d.repeatability import machine, machine_differences
+
+    here = machine()
+    assert here["torch"] and here["torch_threads"] >= 1 and isinstance(here["cpu_vector_extensions"], list)
+    other = {**here, "cpu_vector_extensions": [*here["cpu_vector_extensions"], "avx512f"]}
+    for name, record in (("a", here), ("b", other), ("c", here)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "demo_results.json").write_text(json.dumps({"settings": {"machine": record}}))
+    assert machine_differences(tmp_path / "a", tmp_path / "c") == []
+    (difference,) = machine_differences(tmp_path / "a", tmp_path / "b")
+    assert difference.startswith("cpu_vector_extensions:") and "avx512f" in difference
+    assert compare_runs(tmp_path / "a", tmp_path / "b").identical  # the record is not a result
