@@ -107,17 +107,12 @@ def _read_labels(path: Path) -> Volume:
 def _on_reference_grid(volume: Volume, ref: Volume) -> np.ndarray:
     """The voxels of ``volume`` in the reference's storage order, or an error when the two grids differ in world
     space."""
-    if not ref.same_grid(volume):
+    voxels = volume.in_storage_order_of(ref)
+    if voxels is None:
         raise EvaluateInputError(
             volume.source, f"grid differs from its reference's (shape {volume.shape[:3]} vs {ref.shape})"
         )
-    if volume.shape[:3] == ref.shape and np.allclose(volume.affine, ref.affine, atol=1e-3):
-        return volume.array
-    from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
-
-    return apply_orientation(
-        volume.array, ornt_transform(io_orientation(volume.affine), io_orientation(ref.affine))
-    )
+    return voxels
 
 
 def _read_probabilities(path: Path, ref: Volume) -> np.ndarray:

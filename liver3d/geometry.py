@@ -125,6 +125,19 @@ class Volume:
         ras, _ = to_ras(self.array, self.affine)
         return replace(self, array=ras, affine=ras_affine(self.affine, self.shape))
 
+    def in_storage_order_of(self, ref: Volume, atol: float = 1e-3) -> np.ndarray | None:
+        """These voxels in ``ref``'s storage order (axes flipped or swapped as needed) when both cover the same
+        world grid; None when they do not."""
+        if self.shape[:3] == ref.shape[:3] and np.allclose(self.affine, ref.affine, atol=atol):
+            return self.array
+        if not ref.same_grid(self, atol):
+            return None
+        from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
+
+        return apply_orientation(
+            self.array, ornt_transform(io_orientation(self.affine), io_orientation(ref.affine))
+        )
+
     def same_grid(self, other: Volume, atol: float = 1e-3) -> bool:
         """True when ``other`` covers the same voxel centres, possibly stored in another axis order."""
         return same_world_grid(self.affine, self.shape, other.affine, other.shape, atol)

@@ -47,3 +47,12 @@ def test_read_volume_gives_the_files_voxels_affine_and_name(tmp_path):
     volume = read_volume(path)
     assert np.array_equal(volume.array, data)
     assert np.allclose(volume.affine, LPS_LIKE) and volume.source == str(path)
+
+
+def test_in_storage_order_of_flips_to_the_references_order_or_says_none():
+    array = np.arange(4 * 3 * 2).reshape(4, 3, 2).astype(np.float32)
+    volume = Volume(array, LPS_LIKE)
+    ras = volume.to_ras()
+    assert np.array_equal(ras.in_storage_order_of(volume), array)
+    assert volume.in_storage_order_of(volume) is array
+    assert volume.in_storage_order_of(Volume(array, np.diag([0.8, 0.7, 2.5, 1.0]))) is None

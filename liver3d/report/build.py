@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
 
 from liver3d.data.datalist import case_name
 from liver3d.geometry import Volume
@@ -21,12 +20,10 @@ log = logging.getLogger(__name__)
 
 def _on_label_grid(image: Volume, label: Volume) -> np.ndarray:
     """The voxels of ``image`` in the label's voxel order; a clear error when they are not on one world grid."""
-    if np.allclose(image.affine, label.affine, atol=1e-3) and image.shape[:3] == label.shape:
-        return image.array
-    if image.array.ndim == 3 and label.same_grid(image):
-        return apply_orientation(
-            image.array, ornt_transform(io_orientation(image.affine), io_orientation(label.affine))
-        )
+    exact = image.shape[:3] == label.shape and np.allclose(image.affine, label.affine, atol=1e-3)
+    voxels = image.in_storage_order_of(label) if exact or image.array.ndim == 3 else None
+    if voxels is not None:
+        return voxels
     raise VolumeError(
         image.source,
         f"not on the segmentation's grid (shape {image.shape} vs {label.shape}, or affine)",
