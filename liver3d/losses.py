@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from monai.losses import DeepSupervisionLoss
-from torch.nn.modules.loss import _Loss
 
 
 class StackedDeepSupervisionLoss(DeepSupervisionLoss):
@@ -17,9 +16,6 @@ class StackedDeepSupervisionLoss(DeepSupervisionLoss):
     Example (bundle config): ``{"_target_": "liver3d.losses.StackedDeepSupervisionLoss",
     "loss": {"_target_": "DiceCELoss", "to_onehot_y": true, "softmax": true}}``
     """
-
-    def __init__(self, loss: _Loss, weight_mode: str = "exp", weights: list[float] | None = None) -> None:
-        super().__init__(loss, weight_mode, weights)
 
     def forward(self, input: torch.Tensor | list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
         if isinstance(input, torch.Tensor) and input.ndim == target.ndim + 1:
