@@ -24,6 +24,25 @@ fine-tune (see the model card) ran::
         --init-from bundles/liver_tumor_seg/models/release --stages stage2 --learning-rate 0.001 \
         --epochs-stage2 36 --budget-min-stage2 40 --export-to release_data/finetune_21/release
 
+Mixing generators: ``--mix-with DIR`` adds the training phantoms of another folder (for example a set written
+by an earlier generator version) to ``--cases``; the script writes their joint datalist to
+``<work>/train_datalist.json`` and trains on it. The mixed stage-2 continuation of 2026-12-02 (generator 2.0
+cases, as the shipped model saw, next to 2.1 cases with the larger left lobes, so that the new anatomy does
+not push out the old), recipe committed before it runs::
+
+    git worktree add /tmp/gen20 aad797e   # the last commit of generator 2.0
+    (cd /tmp/gen20 && python -m liver3d.phantoms --out /work/main/release_data/gen20_train --cases 240 \
+        --seed 100 --matrix 192 --tissues --workers 2 \
+     && python -m liver3d.phantoms --out /work/main/release_data/mix2021/phantoms_val --cases 24 \
+        --seed 200 --matrix 192 --tissues --workers 2)
+    python scripts/train_release.py --work release_data/mix2021 --seed 110 --val-seed 200 \
+        --mix-with release_data/gen20_train --init-from bundles/liver_tumor_seg/models/release \
+        --stages stage2 --learning-rate 0.0005 --epochs-stage2 40 --budget-min-stage2 50 \
+        --export-to release_data/mix2021/release
+
+(validation: the shipped model's own 24 validation phantoms, generator 2.0 seed 200, written by the worktree
+before the script runs, so the script keeps them and the best validation Dice compares with the shipped one.)
+
 The recipe is sized for 2 CPU cores in about two hours (``--fast`` model: 2.5 mm fine grid, 5 mm coarse
 grid). On a GPU, ``--fine-pixdim 1.5 1.5 2.0 --epochs-stage1 200 --epochs-stage2 300`` trains the finer model.
 """
@@ -55,6 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--val-cases", type=int, default=24, help="held-out validation phantoms")
     p.add_argument("--seed", type=int, default=100, help="training phantom seed")
     p.add_argument("--val-seed", type=int, default=200, help="validation phantom seed")
+    p.add_argument(
+        "--mix-with", nargs="+", default=[], help="more training phantom folders, added to --cases"
+    )
     p.add_argument("--matrix", type=int, default=192, help="phantom in-plane matrix (pixels scale with it)")
     p.add_argument("--workers", type=int, default=2, help="processes for phantom generation")
     p.add_argument("--fine-pixdim", type=float, nargs=3, default=(2.5, 2.5, 2.5))
@@ -87,6 +109,24 @@ def make_phantoms(folder: Path, cases: int, seed: int, matrix: int, workers: int
     )
 
 
+def training_datalist(work: Path, mix_with: list[str]) -> Path:
+    """The training phantoms: ``<work>/phantoms_train``, or with ``mix_with`` one datalist of every folder's
+    training cases (patient ids prefixed with the folder's name, so cases of two sets never share one)."""
+    if not mix_with:
+        return work / "phantoms_train"
+    from liver3d.data import load_datalist
+    from liver3d.io.atomic import write_json_atomic
+
+    entries = []
+    for folder in [work / "phantoms_train", *map(Path, mix_with)]:
+        for entry in load_datalist(folder):
+            entries.append({**entry, "patient_id": f"{folder.name}/{entry['patient_id']}"})
+    path = work / "train_datalist.json"
+    write_json_atomic(path, {"training": entries})
+    print(f"training phantoms: {len(entries)} cases from {1 + len(mix_with)} folders ({path})")
+    return path
+
+
 def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
     run_root = work / "bundle"
     marker = run_root / f"{stage}.json"
@@ -104,7 +144,7 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         "--meta_file", str(CONFIGS / "metadata.json"),
         "--logging_file", str(CONFIGS / "logging.conf"),
         "--bundle_root", str(run_root),
-        "--dataset_dir", str(work / "phantoms_train"),
+        "--dataset_dir", str(training_datalist(work, args.mix_with)),
         "--val_dataset_dir", str(work / "phantoms_val"),
         "--fine_pixdim", json.dumps(list(args.fine_pixdim)),
         "--max_epochs", str(epochs),
@@ -181,6 +221,10 @@ def export(args: argparse.Namespace, work: Path, records: dict) -> None:
         "recipe": "scripts/train_release.py " + " ".join(sys.argv[1:]),
         "phantom_generator_version": generator_version(work / "phantoms_train"),
         "training_phantoms": {"cases": args.cases, "seed": args.seed, "matrix": args.matrix},
+        "mixed_with": [
+            {"folder": str(f), "generator_version": generator_version(Path(f)), "cases": _cases(Path(f))}
+            for f in args.mix_with
+        ],
         "validation_phantoms": {"cases": args.val_cases, "seed": args.val_seed, "matrix": args.matrix},
         "fine_pixdim": list(args.fine_pixdim),
         "stages": records,
@@ -194,6 +238,10 @@ def export(args: argparse.Namespace, work: Path, records: dict) -> None:
 
 def generator_version(folder: Path) -> str:
     return json.loads((folder / "dataset.json").read_text(encoding="utf-8")).get("generator_version", "?")
+
+
+def _cases(folder: Path) -> int:
+    return len(json.loads((folder / "dataset.json").read_text(encoding="utf-8")).get("training", []))
 
 
 def _torch_threads() -> int:
