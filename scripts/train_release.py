@@ -43,6 +43,18 @@ not push out the old), recipe committed before it runs::
 (validation: the shipped model's own 24 validation phantoms, generator 2.0 seed 200, written by the worktree
 before the script runs, so the script keeps them and the best validation Dice compares with the shipped one.)
 
+A second, independent stage 2 for an ensemble (2026-12-06; committed before it runs): random initial weights
+(``--from-scratch``), another training seed, the same 480 mixed phantoms (generator 2.0 seed 100, written by
+the worktree above, and generator 2.1 seed 110) and the shipped model's own validation set; stage 1 is
+exported unchanged from the shipped release::
+
+    python scripts/train_release.py --work release_data/member2 --seed 110 --val-seed 200 \
+        --mix-with release_data/gen20_train --init-from bundles/liver_tumor_seg/models/release \
+        --from-scratch --train-seed 1 --stages stage2 --epochs-stage2 52 --budget-min-stage2 85 \
+        --export-to release_data/member2/release
+
+(``release_data/member2/phantoms_val`` is the worktree's generator 2.0 seed 200 set, copied in before the run.)
+
 The recipe is sized for 2 CPU cores in about two hours (``--fast`` model: 2.5 mm fine grid, 5 mm coarse
 grid). On a GPU, ``--fine-pixdim 1.5 1.5 2.0 --epochs-stage1 200 --epochs-stage2 300`` trains the finer model.
 """
@@ -88,9 +100,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--resume-unfinished", action="store_true", help="continue stages a budget stopped")
     p.add_argument("--init-from", default=None, help="release folder whose <stage>.pt weights start training")
     p.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="trained stages start from random weights; --init-from then only supplies the stages not trained",
+    )
+    p.add_argument(
         "--stages", nargs="+", choices=sorted(STAGES), default=sorted(STAGES), help="stages to train"
     )
     p.add_argument("--learning-rate", type=float, default=None, help="override the recipe's learning rate")
+    p.add_argument(
+        "--train-seed", type=int, default=None, help="override the recipe's training seed (set_determinism)"
+    )
     p.add_argument("--export-to", default=str(BUNDLE / "models" / "release"))
     p.add_argument("--skip-export", action="store_true")
     return p.parse_args(argv)
@@ -152,10 +172,12 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         "--budget_min", str(budget),
         "--progress_bar", "False",
     ]  # fmt: skip
-    if args.init_from:
+    if args.init_from and not args.from_scratch:
         cmd += ["--init_weights", str(Path(args.init_from) / f"{stage}.pt")]
     if args.learning_rate is not None:
         cmd += ["--learning_rate", str(args.learning_rate)]
+    if args.train_seed is not None:
+        cmd += ["--seed", str(args.train_seed)]
     log = run_root / f"{stage}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     print(
@@ -180,8 +202,9 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         "wall_min": round(previous["wall_min"] + (time.perf_counter() - start) / 60, 1),
         "best_metric": best_metric(log),
         "config_files": STAGES[stage],
-        "init_from": args.init_from,
+        "init_from": None if args.from_scratch else args.init_from,
         "learning_rate": args.learning_rate,
+        "train_seed": args.train_seed,
     }
     write_json_atomic(marker, record)
     print(
@@ -263,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     for stage in STAGES:
         if stage in args.stages:
             records[stage] = train_stage(stage, args, work)
-            if args.init_from:
+            if args.init_from and not args.from_scratch:
                 records[stage]["started_from"] = previous_record(Path(args.init_from), stage)
         else:
             records[stage] = previous_record(Path(args.init_from), stage)
