@@ -47,6 +47,7 @@ from liver3d.inference.sanity import Caution, check_ct_intensities, check_segmen
 from liver3d.io.archive import ArchiveError, unpack_ct_zip
 from liver3d.io.atomic import write_json_atomic
 from liver3d.io.readers import VolumeError, is_dicom_series, is_nifti, read_volume
+from liver3d.networks.ensemble import ensemble_members
 from liver3d.networks.weights import read_weights, sha256_of, stage_checkpoint
 from liver3d.paths import bundle_dir
 
@@ -124,11 +125,15 @@ def read_checked_ct(path: Path, shown: str | Path) -> tuple[Volume, list[Caution
 
 
 def _weights(bundle_root: Path) -> dict[str, dict]:
+    """Per stage: the weights file the config names, its SHA-256, and every ensemble member (itself first)."""
     files = {}
     for stage in ("stage1", "stage2"):
         path = Path(stage_checkpoint(bundle_root / "models", stage))
-        read_weights(path)  # checks the file (and its recorded SHA-256) before any work
-        files[stage] = {"path": str(path), "sha256": sha256_of(path)}
+        members = []
+        for member in ensemble_members(path):
+            read_weights(member)  # checks the file (and its recorded SHA-256) before any work
+            members.append({"path": str(member), "sha256": sha256_of(member)})
+        files[stage] = {**members[0], "members": members}
     return files
 
 

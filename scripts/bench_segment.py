@@ -82,8 +82,8 @@ def bundle_objects(device: str, amp: bool):
     parser["output_dir"] = str(ROOT / "bench_out" / "bench_segment_outputs")
     parser["input"] = "unused.nii.gz"
     s1, s2 = parser.get_parsed_content("stage1_network"), parser.get_parsed_content("network")
-    liver3d.networks.load_weights(s1, parser.get_parsed_content("stage1_checkpoint"))
-    liver3d.networks.load_weights(s2, parser.get_parsed_content("stage2_checkpoint"))
+    liver3d.networks.require_member_weights(s1, parser.get_parsed_content("stage1_members"))
+    liver3d.networks.require_member_weights(s2, parser.get_parsed_content("stage2_members"))
     s1.eval()
     s2.eval()
     return parser, s1, s2

@@ -30,7 +30,7 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from real_ct_check import REAL, segmentation_rows  # noqa: E402
+from real_ct_check import REAL, parse_overrides, segmentation_rows  # noqa: E402
 
 from liver3d.evaluation.metrics import bootstrap_ci, score_case  # noqa: E402
 from liver3d.phantoms.contrast import Phase  # noqa: E402
@@ -47,6 +47,9 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=300)
     p.add_argument("--matrix", type=int, default=192)
     p.add_argument("--skip-real", action="store_true")
+    p.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=JSON", help="inference.json overrides (values are JSON)"
+    )
     return p.parse_args(argv)
 
 
@@ -62,7 +65,7 @@ def make_test_sets(work: Path, per_phase: int, seed: int, matrix: int) -> dict[s
     return folders
 
 
-def predict(folder: Path, bundle_root: str, out: Path) -> float:
+def predict(folder: Path, bundle_root: str, out: Path, overrides: dict | None = None) -> float:
     from monai.bundle import run
 
     start = time.perf_counter()
@@ -73,6 +76,7 @@ def predict(folder: Path, bundle_root: str, out: Path) -> float:
         input=str(folder),
         output_dir=str(out),
         save_slicer=False,
+        **(overrides or {}),
     )
     return time.perf_counter() - start
 
@@ -109,7 +113,7 @@ def evaluate_phantoms(args) -> tuple[list[dict], list[dict], dict]:
     phase_rows, lesions, seconds = [], [], {}
     for phase, folder in folders.items():
         with tempfile.TemporaryDirectory() as tmp:
-            seconds[phase] = predict(folder, args.bundle_root, Path(tmp))
+            seconds[phase] = predict(folder, args.bundle_root, Path(tmp), parse_overrides(args.set))
             for entry in load_datalist(folder):
                 case = entry["case_id"]
                 ref_img = nib.load(entry["label"])
@@ -189,11 +193,15 @@ def tables(phase_rows, lesions, real_rows) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     phase_rows, lesions, seconds = evaluate_phantoms(args)
-    real_rows = [] if args.skip_real or not REAL.is_dir() else segmentation_rows(REAL, args.bundle_root)
+    overrides = parse_overrides(args.set)
+    real_rows = (
+        [] if args.skip_real or not REAL.is_dir() else segmentation_rows(REAL, args.bundle_root, overrides)
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record = {
         "bundle_root": args.bundle_root,
+        "inference_overrides": overrides,
         "phantoms": {"seed": args.seed, "cases_per_phase": args.cases_per_phase, "matrix": args.matrix},
         "cases": phase_rows,
         "lesions": lesions,

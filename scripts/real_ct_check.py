@@ -45,6 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fine-pixdim", type=float, nargs=3, help="default: the bundle's inference.json")
     parser.add_argument("--roi-size", type=int, nargs=3, help="default: the bundle's inference.json")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=JSON",
+        help="inference.json overrides, e.g. stage1_weight=0.25 'stage1_blend=\"foreground\"'",
+    )
     parser.add_argument("--real-dir", default=str(REAL))
     parser.add_argument(
         "--slice-cls-root", help="a liver_slice_cls bundle_root (models/model.pt) to check too"
@@ -115,6 +122,20 @@ def in_image_order(reference: Path, header) -> tuple[np.ndarray, np.ndarray]:
     return array, header.affine
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """``["stage1_weight=0.25", 'stage1_blend="foreground"']`` -> inference.json overrides (values are JSON)."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item}: expected KEY=JSON")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise SystemExit(f"--set {item}: the value is not JSON ({err.msg})") from err
+    return overrides
+
+
 def segmentation_check(real: Path, args: argparse.Namespace) -> list[dict]:
     """Run the cascade on each real CT; print and return one row per case."""
     overrides = {}
@@ -122,6 +143,7 @@ def segmentation_check(real: Path, args: argparse.Namespace) -> list[dict]:
         overrides["fine_pixdim"] = list(args.fine_pixdim)
     if args.roi_size:
         overrides["roi_size"] = list(args.roi_size)
+    overrides.update(parse_overrides(args.set))
     return segmentation_rows(real, args.bundle_root, overrides)
 
 

@@ -11,9 +11,11 @@ Options compared (``inference.json`` keys):
 - ``mirror_axes``: [] or [0, 1, 2] (mirroring test-time augmentation, 8 passes per window);
 - ``padding_mode``: ``constant`` or ``replicate`` (windows past the scan's edge);
 - ``stage1_weight``: 0, 0.25, 0.5, 0.75 (stage-1 probabilities blended into stage 2 inside the box);
+- ``stage1_blend``: ``classes`` or ``foreground`` (what the blend covers: every class, or only the liver
+  outline with stage 2's liver/tumor split kept; added 2026-12-06, with the same rule);
 - ``min_lesion_ml``: 0, 0.1, 0.25, 0.5, 1, 2 mL (smaller tumor components become liver).
 
-Rule, fixed before any run: the first three by the mean over cases of (liver Dice + tumor Dice) / 2 (the
+Rule, fixed before any run: the first four by the mean over cases of (liver Dice + tumor Dice) / 2 (the
 checkpoint-selection metric; tumor Dice of tumor-free cases is left out), ties to the cheaper option; then
 ``min_lesion_ml`` for those by lesion F1 at overlap > 0 over the set, kept only if it does not lower the mean
 tumor Dice by more than 0.005. Scores are on the bundle's fine grid (``fine_pixdim``), after the
@@ -40,6 +42,7 @@ CONFIGS = ROOT / "bundles" / "liver_tumor_seg" / "configs"
 MIRRORS = {"none": [], "xyz": [0, 1, 2]}
 PADDINGS = ["constant", "replicate"]
 WEIGHTS = [0.0, 0.25, 0.5, 0.75]
+BLENDS = ["classes", "foreground"]
 MIN_LESION_ML = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0]
 TUMOR_DICE_SLACK = 0.005
 
@@ -60,17 +63,19 @@ def parse_args(argv):
     p.add_argument("--mirrors", nargs="+", choices=list(MIRRORS), default=list(MIRRORS))
     p.add_argument("--paddings", nargs="+", choices=PADDINGS, default=PADDINGS)
     p.add_argument("--weights", nargs="+", type=float, default=WEIGHTS)
+    p.add_argument("--blends", nargs="+", choices=BLENDS, default=BLENDS)
     p.add_argument("--min-lesion-ml", nargs="+", type=float, default=MIN_LESION_ML)
     return p.parse_args(argv)
 
 
-def load_cascade(bundle_root: str):
-    """The bundle's parsed inference.json: preprocessing, cascade inferer and stage-2 network, weights in."""
+def load_cascade(bundle_root: str, inputs: str):
+    """The bundle's parsed inference.json on ``inputs``: cascade inferer and stage-2 network, weights in."""
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
     parser.read_config(str(CONFIGS / "inference.json"))
     parser["bundle_root"] = bundle_root
+    parser["input"] = inputs
     parser["device"] = "$torch.device('cpu')"
     parser.parse()
     parser.get_parsed_content("initialize")  # checked weight loading, as a bundle run does
@@ -112,12 +117,12 @@ def evaluate(args) -> dict:
         from liver3d.phantoms import write_phantom_dataset
 
         write_phantom_dataset(val, args.val_cases, seed=args.val_seed, matrix=args.matrix, tissues=True)
-    parser, inferer, network = load_cascade(args.bundle_root)
+    parser, inferer, network = load_cascade(args.bundle_root, str(val))
     pre = ct_preprocessing(pixdim=parser["fine_pixdim"], window=parser["window"])
     entries = load_datalist(val)
     if args.cases:
         entries = entries[: args.cases]
-    results: dict = {}  # (mirror, padding, weight, min_ml) -> list of case scores
+    results: dict = {}  # (mirror, padding, weight, blend, min_ml) -> list of case scores
     seconds: dict = {}
     for number, entry in enumerate(entries, 1):
         sample = pre({"image": entry["image"], "label": entry["label"]})
@@ -129,11 +134,13 @@ def evaluate(args) -> dict:
             start = time.perf_counter()
             ((coarse, box, fine),) = inferer.stages(image, network)
             seconds.setdefault(mirror, []).append(time.perf_counter() - start)
-            for weight in args.weights:
-                probabilities = inferer.blend(coarse, box, fine, weight)
+            for weight, blend in product(args.weights, args.blends):
+                if weight == 0 and blend != BLENDS[0]:
+                    continue  # nothing is blended: the scope makes no difference
+                probabilities = inferer.blend(coarse, box, fine, weight, blend)
                 for min_ml in args.min_lesion_ml:
                     labels = postprocess(probabilities, affine, min_ml)
-                    key = (mirror, padding, weight, min_ml)
+                    key = (mirror, padding, weight, blend, min_ml)
                     results.setdefault(key, []).append(case_scores(labels, ref, affine, entry["case_id"]))
         print(f"{number}/{len(entries)} {entry['case_id']}", flush=True)
     return {
@@ -163,28 +170,33 @@ def summarize(cases: list[dict]) -> dict:
 
 
 def choose(table: dict) -> dict:
-    """Apply the rule of the module docstring to {(mirror, padding, weight, min_ml): summary}."""
+    """Apply the rule of the module docstring to {(mirror, padding, weight, blend, min_ml): summary}."""
     cost = {
         ("none", "constant"): 0,
         ("none", "replicate"): 1,
         ("xyz", "constant"): 2,
         ("xyz", "replicate"): 3,
     }
-    base = [k for k in table if k[3] == 0.0]
-    best = max(base, key=lambda k: (round(table[k]["mean_dice"], 4), -cost[k[:2]], -k[2])) if base else None
+    base = [k for k in table if k[4] == 0.0]
+    best = (
+        max(base, key=lambda k: (round(table[k]["mean_dice"], 4), -cost[k[:2]], -k[2], -BLENDS.index(k[3])))
+        if base
+        else None
+    )
     if best is None:
         raise SystemExit("choose needs min lesion size 0 in the grid")
-    candidates = [k for k in table if k[:3] == best[:3]]
+    candidates = [k for k in table if k[:4] == best[:4]]
     floor = table[best]["tumor_dice"] - TUMOR_DICE_SLACK
     allowed = [k for k in candidates if table[k]["tumor_dice"] >= floor]
-    chosen = max(allowed, key=lambda k: (round(table[k]["lesion_f1"], 4), -k[3]))
+    chosen = max(allowed, key=lambda k: (round(table[k]["lesion_f1"], 4), -k[4]))
     return {
         "mirror_axes": MIRRORS[chosen[0]],
         "padding_mode": chosen[1],
         "stage1_weight": chosen[2],
-        "min_lesion_ml": chosen[3],
+        "stage1_blend": chosen[3],
+        "min_lesion_ml": chosen[4],
         "scores": table[chosen],
-        "defaults": table[("none", "constant", 0.0, 0.0)],
+        "defaults": table.get(("none", "constant", 0.0, BLENDS[0], 0.0)),
     }
 
 
@@ -193,13 +205,13 @@ def markdown(table: dict, choice: dict, meta: dict) -> str:
         f"Validation phantoms: {len(meta['cases'])} cases (generator {meta['generator_version']}); "
         f"seconds per case: {', '.join(f'mirror {k} {v:.1f}' for k, v in meta['seconds'].items())}.",
         "",
-        "| mirror | padding | stage-1 weight | min lesion mL | liver Dice | tumor Dice | mean | lesion F1 | recall | FP/case |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| mirror | padding | stage-1 weight | blend | min lesion mL | liver Dice | tumor Dice | mean | lesion F1 | recall | FP/case |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in sorted(table):
         s = table[key]
         lines.append(
-            f"| {key[0]} | {key[1]} | {key[2]:g} | {key[3]:g} | {s['liver_dice']:.3f} | {s['tumor_dice']:.3f} | "
+            f"| {key[0]} | {key[1]} | {key[2]:g} | {key[3]} | {key[4]:g} | {s['liver_dice']:.3f} | {s['tumor_dice']:.3f} | "
             f"{s['mean_dice']:.3f} | {s['lesion_f1']:.3f} | {s['lesion_recall']:.3f} | {s['fp_per_case']:.2f} |"
         )
     chosen = {k: v for k, v in choice.items() if k not in ("scores", "defaults")}
@@ -217,7 +229,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     meta = {k: v for k, v in evaluated.items() if k != "results"}
     rows = [
-        {"mirror": k[0], "padding_mode": k[1], "stage1_weight": k[2], "min_lesion_ml": k[3], **v}
+        {"mirror": k[0], "padding_mode": k[1], "stage1_weight": k[2], "stage1_blend": k[3], "min_lesion_ml": k[4], **v}
         for k, v in sorted(table.items())
     ]
     (out / "selection.json").write_text(json.dumps({**meta, "rows": rows, "choice": choice}, indent=2))

@@ -10,6 +10,7 @@ from monai.data import MetaTensor
 from stand_ins import Bright, TumorEverywhere
 
 from liver3d.inference import CascadeInferer, MirroredPredictor
+from liver3d.inference.cascade import blend_foreground
 from liver3d.inference.mirroring import mirror_subsets
 from liver3d.transforms import RemoveSmallLesions, RemoveSmallLesionsd
 
@@ -61,6 +62,31 @@ def test_stage1_weight_blends_inside_the_box_only():
     assert (p5[0][outside] == 1).all() and (p0[0][outside] == 1).all()
     with pytest.raises(ValueError, match="stage1_weight"):
         CascadeInferer(Bright(), stage1_weight=1.5)
+
+
+def test_foreground_blend_moves_the_outline_and_keeps_stage_2s_tumor_share():
+    # Two voxels: stage 2 sees liver 0.3 / tumor 0.3 in the first and nothing in the second; stage 1 sees
+    # liver 0.9 in both and no tumor.
+    fine = torch.tensor([[0.4, 1.0], [0.3, 0.0], [0.3, 0.0]])
+    coarse = torch.tensor([[0.1, 0.1], [0.9, 0.9], [0.0, 0.0]])
+    out = blend_foreground(coarse, fine, 0.5)
+    assert torch.allclose(out.sum(0), torch.ones(2))
+    assert torch.allclose(out[0], torch.tensor([0.25, 0.55]))  # background: the mean of the two stages
+    assert torch.allclose(out[1, 0], out[2, 0])  # stage 2's half-and-half split survives the blend
+    assert torch.allclose(out[1, 1], out[2, 1], atol=1e-5)  # no stage-2 foreground: an even split
+    # The class blend, by contrast, dilutes stage 2's tumor with stage 1's none.
+    assert float(out[2, 0]) > float(0.5 * coarse[2, 0] + 0.5 * fine[2, 0])
+    # Through the inferer: only the box changes, and weight 0 is stage 2 alone.
+    x = _block()
+    inferer = CascadeInferer(
+        Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0, stage1_weight=0.5, stage1_blend="foreground"
+    )
+    ((c, box, f),) = inferer.stages(x, TumorEverywhere())
+    inside = (slice(None), *box)
+    assert torch.allclose(inferer(x, TumorEverywhere())[0][inside], blend_foreground(c[inside], f, 0.5))
+    assert torch.allclose(CascadeInferer.blend(c, box, f, 0.0, "foreground")[inside], f)
+    with pytest.raises(ValueError, match="stage1_blend"):
+        CascadeInferer(Bright(), stage1_blend="tumor")
 
 
 def test_padding_mode_reaches_the_sliding_window():
@@ -121,6 +147,7 @@ def test_inference_json_wires_the_options():
             "bundle_root": str(root),
             "mirror_axes": [0, 1],
             "stage1_weight": 0.25,
+            "stage1_blend": "foreground",
             "padding_mode": "replicate",
             "min_lesion_ml": 0.3,
         }
@@ -128,6 +155,7 @@ def test_inference_json_wires_the_options():
     parser.parse()
     inferer = parser.get_parsed_content("inferer")
     assert inferer.mirror_axes == (0, 1) and inferer.stage1_weight == 0.25
+    assert inferer.stage1_blend == "foreground"
     assert inferer.sw["padding_mode"] == "replicate"
     post = parser.get_parsed_content("postprocessing")
     removers = [t for t in post.transforms if isinstance(t, RemoveSmallLesionsd)]

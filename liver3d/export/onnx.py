@@ -25,7 +25,8 @@ import torch
 
 from liver3d.errors import InputError
 from liver3d.io.atomic import atomic_path, write_json_atomic
-from liver3d.networks.weights import require_weights, sha256_of, stage_checkpoint
+from liver3d.networks.ensemble import ensemble_members, ensemble_of, require_member_weights
+from liver3d.networks.weights import sha256_of, stage_checkpoint
 
 log = logging.getLogger(__name__)
 OPSET = 18
@@ -108,8 +109,9 @@ def cascade_networks(
     networks = {}
     for stage in ("stage1", "stage2"):
         weights = stage_checkpoint(root / "models", stage)
-        network = parser.get_parsed_content("network_def", instantiate=True, lazy=False)
-        networks[stage] = (require_weights(network, weights).eval(), weights, roi)
+        members = ensemble_members(weights)  # an ensemble exports as one graph that averages its members
+        network = ensemble_of(parser.get_parsed_content("network_def", instantiate=True, lazy=False), len(members))
+        networks[stage] = (require_member_weights(network, members).eval(), weights, roi)
     return networks
 
 
@@ -135,6 +137,7 @@ def export_cascade(
             "onnx_sha256": sha256_of(path),
             "weights": str(weights),
             "weights_sha256": sha256_of(weights),
+            "members": [Path(m).name for m in ensemble_members(weights)],
             **check,
         }
         log.info("%s: %s (max |difference| %.1e)", stage, path, check["max_abs_difference"])

@@ -8,7 +8,10 @@ box, background outside.
 Inference options (``inference.json`` keys of the same name, chosen on validation phantoms by
 ``scripts/select_inference.py``): ``mirror_axes`` averages each stage's logits over mirror images
 (``MirroredPredictor``, nnU-Net's test-time augmentation); ``stage1_weight`` blends the stage-1 probabilities
-into stage 2's inside the box (0: stage 2 alone); ``padding_mode`` is how windows that pass the edge of the
+into stage 2's inside the box (0: stage 2 alone), either every class (``stage1_blend="classes"``) or only the
+liver-including-tumor outline (``"foreground"``: the blended foreground probability is shared among liver and
+tumor as stage 2 shares it, so stage 1's coarse context shapes the organ while lesions stay stage 2's);
+``padding_mode`` is how windows that pass the edge of the
 scan are padded (``constant``: zeros, i.e. the bottom of the window; ``replicate``: the edge slice continued,
 so a liver cut by the top of the scan continues instead of ending in a band of fat).
 
@@ -46,6 +49,23 @@ def liver_box(mask: torch.Tensor, margin_vox: Sequence[int]) -> tuple[slice, sli
     return tuple(slices)  # type: ignore[return-value]
 
 
+BLEND_SCOPES = ("classes", "foreground")
+
+
+def blend_foreground(coarse: torch.Tensor, fine: torch.Tensor, stage1_weight: float) -> torch.Tensor:
+    """Blend two (C, ...) probability maps over the foreground only (channel 0 is background).
+
+    The foreground probability (1 - background) is ``stage1_weight`` of ``coarse``'s plus the rest of
+    ``fine``'s; it is then shared among the foreground classes in the proportions ``fine`` gives them. So the
+    coarse map moves the organ's outline and never the liver/tumor split inside it. Sums to 1 per voxel.
+    """
+    fg_fine = 1.0 - fine[0]
+    foreground = stage1_weight * (1.0 - coarse[0]) + (1.0 - stage1_weight) * fg_fine
+    eps = 1e-6  # where stage 2 sees no foreground at all, its classes share the blend equally
+    shares = (fine[1:] + eps) / (fg_fine + eps * (fine.shape[0] - 1)).unsqueeze(0)
+    return torch.cat([(1.0 - foreground).unsqueeze(0), foreground.unsqueeze(0) * shares])
+
+
 class CascadeInferer(Inferer):
     """Run ``stage1`` on a coarse copy of the input, then ``network`` (stage 2) in the liver ROI.
 
@@ -57,6 +77,7 @@ class CascadeInferer(Inferer):
         sw_batch_size, overlap, mode, padding_mode: as in ``monai.inferers.sliding_window_inference``.
         mirror_axes: spatial axes to mirror at test time (empty: none).
         stage1_weight: weight of the stage-1 probabilities in the box, 0..1.
+        stage1_blend: ``"classes"`` blends every class, ``"foreground"`` only background vs the rest.
         sw_device: where windows run; device: where the stitched output is kept (None: the input's).
 
     Returns probabilities (B, C, X, Y, Z) on the input grid.
@@ -77,10 +98,14 @@ class CascadeInferer(Inferer):
         mirror_axes: Sequence[int] = (),
         stage1_weight: float = 0.0,
         padding_mode: str = "constant",
+        stage1_blend: str = "classes",
     ) -> None:
         super().__init__()
         if not 0.0 <= stage1_weight <= 1.0:
             raise ValueError(f"stage1_weight must lie in [0, 1], got {stage1_weight}")
+        if stage1_blend not in BLEND_SCOPES:
+            raise ValueError(f"stage1_blend must be one of {BLEND_SCOPES}, got {stage1_blend!r}")
+        self.stage1_blend = stage1_blend
         self.mirror_axes = tuple(mirror_axes)
         self.stage1_weight = float(stage1_weight)
         self.stage1 = stage1
@@ -141,23 +166,32 @@ class CascadeInferer(Inferer):
         return items
 
     @staticmethod
-    def blend(coarse: torch.Tensor, box, fine: torch.Tensor | None, stage1_weight: float) -> torch.Tensor:
+    def blend(
+        coarse: torch.Tensor, box, fine: torch.Tensor | None, stage1_weight: float, scope: str = "classes"
+    ) -> torch.Tensor:
         """(C, X, Y, Z) probabilities: background outside the box, stage 2 (blended with ``stage1_weight``
-        of stage 1) inside it; stage 1 alone when no box was found."""
+        of stage 1, over every class or only the foreground: see ``blend_foreground``) inside it; stage 1
+        alone when no box was found."""
         if box is None or fine is None:
             return coarse
         out = torch.zeros_like(coarse)
         out[0] = 1.0
         fine = fine.to(out.device)
         if stage1_weight > 0:
-            fine = stage1_weight * coarse[:, box[0], box[1], box[2]] + (1.0 - stage1_weight) * fine
+            inside = coarse[:, box[0], box[1], box[2]]
+            if scope == "foreground":
+                fine = blend_foreground(inside, fine, stage1_weight)
+            else:
+                fine = stage1_weight * inside + (1.0 - stage1_weight) * fine
         out[:, box[0], box[1], box[2]] = fine
         return out
 
     @torch.no_grad()
     def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
         items = self.stages(inputs, network)
-        out = torch.stack([self.blend(c, box, f, self.stage1_weight) for c, box, f in items])
+        out = torch.stack(
+            [self.blend(c, box, f, self.stage1_weight, self.stage1_blend) for c, box, f in items]
+        )
         if isinstance(
             inputs, MetaTensor
         ):  # keep the input's geometry and transform trace, as MONAI's inferers do

@@ -2,6 +2,12 @@
 pretrained-weight loading from local files with 2D->3D inflation."""
 
 from liver3d.networks.convnext import PRESETS, ConvNeXt, convnext
+from liver3d.networks.ensemble import (
+    ProbabilityEnsemble,
+    ensemble_members,
+    ensemble_of,
+    require_member_weights,
+)
 from liver3d.networks.heads import mlp_head
 from liver3d.networks.pretrained import LoadReport, load_pretrained, read_state_dict
 from liver3d.networks.resnet import resnet
@@ -21,6 +27,10 @@ __all__ = [
     "SmallCNN",
     "ConvNeXt",
     "LoadReport",
+    "ProbabilityEnsemble",
+    "ensemble_members",
+    "ensemble_of",
+    "require_member_weights",
     "convnext",
     "load_pretrained",
     "mlp_head",

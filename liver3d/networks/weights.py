@@ -20,7 +20,7 @@ import hashlib
 import json
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -150,12 +150,21 @@ def half_precision(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
 
 
-def export_release_weights(sources: Mapping[str, str | Path], out_dir: str | Path, training: dict) -> Path:
+def export_release_weights(
+    sources: Mapping[str, str | Path],
+    out_dir: str | Path,
+    training: dict,
+    ensembles: Mapping[str, Sequence[str]] | None = None,
+) -> Path:
     """Write each ``sources[name]`` (a state dict file) as ``out_dir/<name>.pt`` in half precision.
 
-    Also writes ``manifest.json`` (SHA-256 and size of each file) and ``training.json`` (``training``).
-    Returns ``out_dir``.
+    Also writes ``manifest.json`` (SHA-256 and size of each file, and ``ensembles``: a head name -> the names
+    of its members, head first, as :func:`liver3d.networks.ensemble_members` reads them) and ``training.json``
+    (``training``). Returns ``out_dir``.
     """
+    unknown = [m for names in (ensembles or {}).values() for m in names if m not in sources]
+    if unknown:
+        raise ValueError(f"ensemble members without a source: {unknown}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
@@ -170,8 +179,11 @@ def export_release_weights(sources: Mapping[str, str | Path], out_dir: str | Pat
             "dtype": "float16",
             "tensors": len(state),
         }
+    manifest: dict = {"files": files}
+    if ensembles:
+        manifest["ensembles"] = {f"{head}.pt": [f"{m}.pt" for m in names] for head, names in ensembles.items()}
     write_json_atomic(out_dir / "training.json", training)
-    write_json_atomic(out_dir / MANIFEST, {"files": files})
+    write_json_atomic(out_dir / MANIFEST, manifest)
     return out_dir
 
 
