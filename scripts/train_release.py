@@ -112,6 +112,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--train-seed", type=int, default=None, help="override the recipe's training seed (set_determinism)"
     )
     p.add_argument("--export-to", default=str(BUNDLE / "models" / "release"))
+    p.add_argument(
+        "--ensemble-with",
+        default=None,
+        help="a release folder: export it with the trained stages added as ensemble members (<stage>_m<k>)",
+    )
     p.add_argument("--skip-export", action="store_true")
     return p.parse_args(argv)
 
@@ -255,8 +260,41 @@ def export(args: argparse.Namespace, work: Path, records: dict) -> None:
         "torch_threads": _torch_threads(),
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    out = export_release_weights(sources, Path(args.export_to), training)
+    ensembles = None
+    if args.ensemble_with:
+        sources, ensembles, training = ensemble_sources(Path(args.ensemble_with), args.stages, work, training)
+    out = export_release_weights(sources, Path(args.export_to), training, ensembles)
     print(f"exported release weights to {out}")
+
+
+def ensemble_sources(base: Path, trained: list[str], work: Path, record: dict) -> tuple[dict, dict, dict]:
+    """Export sources for ``base``'s release with this run's trained stages added as ensemble members.
+
+    Every file of ``base`` is kept under its name (its own members included); a trained stage becomes
+    ``<stage>_m<k>``, the next member of ``base/<stage>.pt``'s ensemble. ``base``'s ``training.json`` stays the
+    record of the head files, with this run's record added under ``ensemble_members``.
+    """
+    from liver3d.networks import ensemble_members
+
+    sources, ensembles = {}, {}
+    base_training = json.loads((base / "training.json").read_text(encoding="utf-8"))
+    added = {}
+    for stage in STAGES:
+        members = [Path(m) for m in ensemble_members(base / f"{stage}.pt")]
+        names = [m.stem for m in members]
+        sources.update({m.stem: m for m in members})
+        if stage in trained:
+            name = f"{stage}_m{len(members) + 1}"
+            sources[name] = work / "bundle" / "models" / stage / "model.pt"
+            names.append(name)
+            added[name] = {**record, "stages": {stage: record["stages"][stage]}}
+        if len(names) > 1:
+            ensembles[stage] = names
+    training = {
+        **base_training,
+        "ensemble_members": {**base_training.get("ensemble_members", {}), **added},
+    }
+    return sources, ensembles, training
 
 
 def generator_version(folder: Path) -> str:

@@ -42,3 +42,36 @@ def test_mixed_sets_are_listed_together_with_distinct_patient_ids(tmp_path):
     assert ids == ["phantoms_train/case_000", "phantoms_train/case_001", "gen20_train/case_000"]
     assert all(Path(e["image"]).is_absolute() and Path(e["label"]).is_absolute() for e in entries)
     assert train_release._cases(older) == 1
+
+
+def test_a_trained_stage_joins_the_base_release_as_the_next_ensemble_member(tmp_path):
+    import torch
+
+    from liver3d.networks import ensemble_members, export_release_weights
+
+    def weights(path: Path, value: float) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"w": torch.full((2,), value)}, path)
+        return path
+
+    base = export_release_weights(
+        {"stage1": weights(tmp_path / "a.pt", 1.0), "stage2": weights(tmp_path / "b.pt", 2.0)},
+        tmp_path / "base",
+        {"recipe": "base recipe"},
+    )
+    work = tmp_path / "work"
+    weights(work / "bundle" / "models" / "stage2" / "model.pt", 3.0)
+    record = {"recipe": "member recipe", "stages": {"stage2": {"epochs_done": 5}}}
+
+    sources, ensembles, training = train_release.ensemble_sources(base, ["stage2"], work, record)
+    assert ensembles == {"stage2": ["stage2", "stage2_m2"]}
+    assert training["recipe"] == "base recipe"
+    assert training["ensemble_members"]["stage2_m2"]["recipe"] == "member recipe"
+
+    # Exported and extended once more, the next member is m3 and the earlier ones stay.
+    out = export_release_weights(sources, tmp_path / "out", training, ensembles)
+    assert [Path(m).name for m in ensemble_members(out / "stage2.pt")] == ["stage2.pt", "stage2_m2.pt"]
+    assert ensemble_members(out / "stage1.pt") == [str(out / "stage1.pt")]
+    _, again, training2 = train_release.ensemble_sources(out, ["stage2"], work, record)
+    assert again == {"stage2": ["stage2", "stage2_m2", "stage2_m3"]}
+    assert sorted(training2["ensemble_members"]) == ["stage2_m2", "stage2_m3"]
