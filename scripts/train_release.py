@@ -55,6 +55,19 @@ exported unchanged from the shipped release::
 
 (``release_data/member2/phantoms_val`` is the worktree's generator 2.0 seed 200 set, copied in before the run.)
 
+A third stage-2 member (2026-12-06; committed before it runs): as the second, with training seed 2, generator 2.1
+phantoms of another seed (120) beside the same generator 2.0 set, and per-tissue HU shifts of up to 50 HU
+instead of 25 (vessels and lesions keep their own limits), so that it leans less on each tissue's density::
+
+    python scripts/train_release.py --work release_data/member3 --seed 120 --val-seed 200 \
+        --mix-with release_data/gen20_train --init-from bundles/liver_tumor_seg/models/release \
+        --from-scratch --train-seed 2 --stages stage2 --epochs-stage2 52 --budget-min-stage2 85 \
+        --set tissue_shift_hu=50 --export-to release_data/member3/release
+
+Either member joins the shipped release as an ensemble member with the same command plus
+``--ensemble-with bundles/liver_tumor_seg/models/release --export-to <folder>`` (training is skipped when its
+stage is done): only when the ensemble is better on validation (see the model card).
+
 The recipe is sized for 2 CPU cores in about two hours (``--fast`` model: 2.5 mm fine grid, 5 mm coarse
 grid). On a GPU, ``--fine-pixdim 1.5 1.5 2.0 --epochs-stage1 200 --epochs-stage2 300`` trains the finer model.
 """
@@ -110,6 +123,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--learning-rate", type=float, default=None, help="override the recipe's learning rate")
     p.add_argument(
         "--train-seed", type=int, default=None, help="override the recipe's training seed (set_determinism)"
+    )
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=JSON",
+        help="more bundle config overrides for the trained stages, e.g. tissue_shift_hu=50",
     )
     p.add_argument("--export-to", default=str(BUNDLE / "models" / "release"))
     p.add_argument(
@@ -183,6 +203,11 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         cmd += ["--learning_rate", str(args.learning_rate)]
     if args.train_seed is not None:
         cmd += ["--seed", str(args.train_seed)]
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item}: expected KEY=JSON")
+        cmd += [f"--{key}", value]
     log = run_root / f"{stage}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     print(
@@ -210,6 +235,7 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         "init_from": None if args.from_scratch else args.init_from,
         "learning_rate": args.learning_rate,
         "train_seed": args.train_seed,
+        "config_overrides": list(args.set),
     }
     write_json_atomic(marker, record)
     print(
