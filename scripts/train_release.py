@@ -286,29 +286,34 @@ def export(args: argparse.Namespace, work: Path, records: dict) -> None:
         "torch_threads": _torch_threads(),
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    ensembles = None
+    ensembles, keep = None, None
     if args.ensemble_with:
-        sources, ensembles, training = ensemble_sources(Path(args.ensemble_with), args.stages, work, training)
-    out = export_release_weights(sources, Path(args.export_to), training, ensembles)
+        keep, sources, ensembles, training = ensemble_sources(
+            Path(args.ensemble_with), args.stages, work, training
+        )
+    out = export_release_weights(sources, Path(args.export_to), training, ensembles, keep)
     print(f"exported release weights to {out}")
 
 
-def ensemble_sources(base: Path, trained: list[str], work: Path, record: dict) -> tuple[dict, dict, dict]:
-    """Export sources for ``base``'s release with this run's trained stages added as ensemble members.
+def ensemble_sources(
+    base: Path, trained: list[str], work: Path, record: dict
+) -> tuple[dict, dict, dict, dict]:
+    """``base``'s release with this run's trained stages added as ensemble members: the files to keep as they
+    are, the new sources, the ensembles and the training record.
 
-    Every file of ``base`` is kept under its name (its own members included); a trained stage becomes
+    Every file of ``base`` is kept byte for byte under its name (its own members included); a trained stage becomes
     ``<stage>_m<k>``, the next member of ``base/<stage>.pt``'s ensemble. ``base``'s ``training.json`` stays the
     record of the head files, with this run's record added under ``ensemble_members``.
     """
     from liver3d.networks import ensemble_members
 
-    sources, ensembles = {}, {}
+    keep, sources, ensembles = {}, {}, {}
     base_training = json.loads((base / "training.json").read_text(encoding="utf-8"))
     added = {}
     for stage in STAGES:
         members = [Path(m) for m in ensemble_members(base / f"{stage}.pt")]
         names = [m.stem for m in members]
-        sources.update({m.stem: m for m in members})
+        keep.update({m.stem: m for m in members})
         if stage in trained:
             name = f"{stage}_m{len(members) + 1}"
             sources[name] = work / "bundle" / "models" / stage / "model.pt"
@@ -320,7 +325,7 @@ def ensemble_sources(base: Path, trained: list[str], work: Path, record: dict) -
         **base_training,
         "ensemble_members": {**base_training.get("ensemble_members", {}), **added},
     }
-    return sources, ensembles, training
+    return keep, sources, ensembles, training
 
 
 def generator_version(folder: Path) -> str:

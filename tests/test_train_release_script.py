@@ -63,15 +63,18 @@ def test_a_trained_stage_joins_the_base_release_as_the_next_ensemble_member(tmp_
     weights(work / "bundle" / "models" / "stage2" / "model.pt", 3.0)
     record = {"recipe": "member recipe", "stages": {"stage2": {"epochs_done": 5}}}
 
-    sources, ensembles, training = train_release.ensemble_sources(base, ["stage2"], work, record)
+    keep, sources, ensembles, training = train_release.ensemble_sources(base, ["stage2"], work, record)
+    assert sorted(keep) == ["stage1", "stage2"] and list(sources) == ["stage2_m2"]
     assert ensembles == {"stage2": ["stage2", "stage2_m2"]}
     assert training["recipe"] == "base recipe"
     assert training["ensemble_members"]["stage2_m2"]["recipe"] == "member recipe"
 
     # Exported and extended once more, the next member is m3 and the earlier ones stay.
-    out = export_release_weights(sources, tmp_path / "out", training, ensembles)
+    out = export_release_weights(sources, tmp_path / "out", training, ensembles, keep)
+    for name in ("stage1.pt", "stage2.pt"):  # the base release's files are shipped again unchanged
+        assert (out / name).read_bytes() == (base / name).read_bytes()
     assert [Path(m).name for m in ensemble_members(out / "stage2.pt")] == ["stage2.pt", "stage2_m2.pt"]
     assert ensemble_members(out / "stage1.pt") == [str(out / "stage1.pt")]
-    _, again, training2 = train_release.ensemble_sources(out, ["stage2"], work, record)
+    _, _, again, training2 = train_release.ensemble_sources(out, ["stage2"], work, record)
     assert again == {"stage2": ["stage2", "stage2_m2", "stage2_m3"]}
     assert sorted(training2["ensemble_members"]) == ["stage2_m2", "stage2_m3"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import shutil
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -155,19 +156,34 @@ def export_release_weights(
     out_dir: str | Path,
     training: dict,
     ensembles: Mapping[str, Sequence[str]] | None = None,
+    keep: Mapping[str, str | Path] | None = None,
 ) -> Path:
     """Write each ``sources[name]`` (a state dict file) as ``out_dir/<name>.pt`` in half precision.
 
-    Also writes ``manifest.json`` (SHA-256 and size of each file, and ``ensembles``: a head name -> the names
-    of its members, head first, as :func:`liver3d.networks.ensemble_members` reads them) and ``training.json``
-    (``training``). Returns ``out_dir``.
+    ``keep`` are release files copied byte for byte as ``out_dir/<name>.pt`` (an earlier release's weights,
+    checked against their manifest first, so their SHA-256 stays what it was). Also writes ``manifest.json``
+    (SHA-256 and size of each file, and ``ensembles``: a head name -> the names of its members, head first, as
+    :func:`liver3d.networks.ensemble_members` reads them) and ``training.json`` (``training``). Returns
+    ``out_dir``.
     """
-    unknown = [m for names in (ensembles or {}).values() for m in names if m not in sources]
+    keep = dict(keep or {})
+    unknown = [m for names in (ensembles or {}).values() for m in names if m not in sources and m not in keep]
     if unknown:
         raise ValueError(f"ensemble members without a source: {unknown}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
+    for name, source in keep.items():
+        state = read_weights(source)  # refuses a damaged or swapped file before it is shipped again
+        target = out_dir / f"{name}.pt"
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+        files[target.name] = {
+            "sha256": sha256_of(target),
+            "bytes": target.stat().st_size,
+            "dtype": str(next(iter(state.values())).dtype).replace("torch.", ""),
+            "tensors": len(state),
+        }
     for name, source in sources.items():
         state = half_precision(read_weights(source, check=False))
         target = out_dir / f"{name}.pt"
