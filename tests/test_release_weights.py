@@ -25,8 +25,12 @@ def _network():
 
 
 def test_release_files_are_small_half_precision_and_match_their_manifest():
-    manifest = json.loads((RELEASE / "manifest.json").read_text(encoding="utf-8"))["files"]
-    assert set(manifest) == {"stage1.pt", "stage2.pt"}
+    record = json.loads((RELEASE / "manifest.json").read_text(encoding="utf-8"))
+    manifest = record["files"]
+    assert {"stage1.pt", "stage2.pt"} <= set(manifest)
+    # Every other file is a declared ensemble member, with its recipe in training.json.
+    members = [name for names in record.get("ensembles", {}).values() for name in names]
+    assert set(manifest) == {"stage1.pt", "stage2.pt", *members}
     for name, entry in manifest.items():
         path = RELEASE / name
         assert path.stat().st_size == entry["bytes"] <= 25 * 2**20
@@ -35,6 +39,24 @@ def test_release_files_are_small_half_precision_and_match_their_manifest():
         assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     training = json.loads((RELEASE / "training.json").read_text(encoding="utf-8"))
     assert training["phantom_generator_version"] and training["stages"]["stage2"]["epochs_done"] > 0
+    for name in set(members) - {"stage1.pt", "stage2.pt"}:
+        member = training["ensemble_members"][name.removesuffix(".pt")]
+        assert member["recipe"] and all(s["epochs_done"] > 0 for s in member["stages"].values())
+
+
+def test_the_shipped_ensemble_runs_every_member():
+    from monai.bundle import ConfigParser
+
+    from liver3d.networks import ProbabilityEnsemble, ensemble_members
+
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "inference.json"))
+    parser["bundle_root"] = str(REPO_ROOT / "bundles" / "liver_tumor_seg")
+    members = parser.get_parsed_content("stage2_members")
+    assert members == ensemble_members(RELEASE / "stage2.pt")
+    network = parser.get_parsed_content("network")
+    if len(members) > 1:
+        assert isinstance(network, ProbabilityEnsemble) and len(network.members) == len(members)
 
 
 def test_inference_defaults_to_the_release_weights():
