@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "bundles" / "liver_tumor_seg" / "configs"
+BUNDLE = ROOT / "bundles" / "liver_tumor_seg"
+CONFIGS = BUNDLE / "configs"
 
 
 def make_ct(path: Path, shape: tuple[int, int, int]) -> Path:
@@ -68,7 +69,7 @@ def best_of(runs: int, fn, *args):
     return {k: min(r[k] for r in results) for k in results[0]}
 
 
-def bundle_objects(device: str, amp: bool):
+def bundle_objects(device: str, amp: bool, bundle_root: Path = BUNDLE):
     from monai.bundle import ConfigParser
 
     import liver3d.networks
@@ -76,7 +77,7 @@ def bundle_objects(device: str, amp: bool):
     parser = ConfigParser()
     parser.read_config(str(CONFIGS / "inference.json"))
     parser.read_meta(str(CONFIGS / "metadata.json"))
-    parser["bundle_root"] = str(ROOT / "bundles" / "liver_tumor_seg")
+    parser["bundle_root"] = str(bundle_root)
     parser["device"] = f"$torch.device('{device}')"
     parser["amp"] = amp
     parser["output_dir"] = str(ROOT / "bench_out" / "bench_segment_outputs")
@@ -107,11 +108,11 @@ def sitk_baseline(path: Path, pixdim) -> dict:
     return {"read": t_read, "resample_window": t_resample}
 
 
-def stages(path: Path, device: str, amp: bool) -> dict:
+def stages(path: Path, device: str, amp: bool, bundle_root: Path = BUNDLE) -> dict:
     import torch
     from monai.inferers import sliding_window_inference
 
-    parser, stage1, stage2 = bundle_objects(device, amp)
+    parser, stage1, stage2 = bundle_objects(device, amp, bundle_root)
     pre = parser.get_parsed_content("preprocessing").transforms
     read_tf, resample_tf = (
         pre[:4],
@@ -157,9 +158,10 @@ RSS_WRAPPER = (
 )
 
 
-def whole_command(path: Path, device: str) -> dict:
+def whole_command(path: Path, device: str, bundle_root: Path = BUNDLE) -> dict:
     with tempfile.TemporaryDirectory() as out:
         segment = [sys.executable, "-m", "liver3d.cli", "segment", str(path), "-o", out, "--quiet"]
+        segment += ["--bundle-root", str(bundle_root)]
         cmd = [sys.executable, "-c", RSS_WRAPPER, *segment, "--device", device]
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -176,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shape", type=int, nargs=3, default=(512, 512, 300))
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=str(ROOT / "bench_out"))
+    p.add_argument("--bundle-root", default=str(BUNDLE), help="whose models/ to time (default: the shipped)")
     args = p.parse_args(argv)
+    root = Path(args.bundle_root)
     import torch
 
     out = Path(args.out)
@@ -187,14 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ConfigParser()
     cfg.read_config(str(CONFIGS / "inference.json"))
     pixdim = cfg["fine_pixdim"]
-    whole = whole_command(ct, args.device)  # first, while this process is small; warms the file cache too
+    whole = whole_command(ct, args.device, root)  # first, while this process is small; warms the file cache too
     sitk = best_of(2, sitk_baseline, ct, pixdim)
     sitk_read, sitk_resample = sitk["read"], sitk["resample_window"]
     amps = [False, True] if args.device.startswith("cuda") else [False]
     results = {
         "shape": args.shape, "device": args.device, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
         "fine_pixdim": pixdim, "sitk_read_s": sitk_read, "sitk_resample_window_s": sitk_resample,
-        "stages": {("amp" if a else "fp32"): best_of(2, stages, ct, args.device, a) for a in amps},
+        "bundle_root": str(root),
+        "stages": {("amp" if a else "fp32"): best_of(2, stages, ct, args.device, a, root) for a in amps},
         "whole_command": whole,
     }  # fmt: skip
     st = results["stages"]["fp32"]
