@@ -1,12 +1,13 @@
 """Train a bundle config under several seeds and print each metric's mean ± SD (and every run's value).
 
-    python scripts/bench_seeds.py --bundle liver_slice_cls --configs train.json evaluate.json \\
-        --metric eval/test/classification_report.json:balanced_accuracy --seeds 0 1 2 \\
-        --set dataset_dir=demo_out/phantoms max_epochs=12
+    python scripts/bench_seeds.py --bundle liver_slice_cls --configs train.json \\
+        --then train.json,evaluate.json --metric eval/test/classification_report.json:balanced_accuracy \\
+        --seeds 0 1 2 --set dataset_dir=demo_out/phantoms eval_dataset_dir=demo_out/phantoms_test max_epochs=12
 
 Each seed runs ``python -m monai.bundle run`` in its own bundle root (``--work``/seed_<k>) with ``--seed k``
 (the bundle's ``set_determinism`` seed: weights, augmentation, loader workers; the patient split keeps its own
-``split_seed`` unless ``--set split_seed=...``), then reads every ``--metric FILE:KEY`` (FILE relative to that
+``split_seed`` unless ``--set split_seed=...``), then each ``--then`` config list (comma-separated, e.g. the
+evaluation of what the first run trained) in the same bundle root, then reads every ``--metric FILE:KEY`` (FILE relative to that
 bundle root, KEY a dotted path into its JSON; list items by index, or by ``name=value`` / ``a=1&b=2`` to pick a row: ``liver3d.evaluation.lookup``).
 Writes ``seeds.json`` and ``seeds.md`` to ``--work``; with ``--floor KEY=VALUE`` it reports which runs fall
 below a floor and exits 1 when any does.
@@ -60,13 +61,16 @@ def main(argv=None) -> int:
     p.add_argument(
         "--metric", nargs="+", required=True, help="FILE:KEY, FILE relative to the run's bundle root"
     )
+    p.add_argument(
+        "--then", nargs="*", default=[], help="config lists (a,b) run after --configs in the same bundle root"
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--set", nargs="*", default=[], help="KEY=VALUE overrides for every run")
     p.add_argument("--floor", nargs="*", default=[], help="KEY=VALUE: a metric's floor")
     p.add_argument("--work", default=str(ROOT / "bench_out" / "seeds"))
     args = p.parse_args(argv)
     configs = ROOT / "bundles" / args.bundle / "configs"
-    files = "[" + ",".join(f"'{configs / c}'" for c in args.configs) + "]"
+    runs = [args.configs] + [group.split(",") for group in args.then]
     overrides = [kv.split("=", 1) for kv in args.set]
     floors = {k: float(v) for k, v in (f.split("=", 1) for f in args.floor)}
     work = Path(args.work)
@@ -74,15 +78,22 @@ def main(argv=None) -> int:
     seconds = []
     for seed in args.seeds:
         root = work / f"seed_{seed}"
-        cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", files,
-               "--meta_file", str(configs / "metadata.json"), "--bundle_root", str(root), "--seed", str(seed),
-               "--resume", "False"]  # fmt: skip
-        for key, value in overrides:
-            cmd += [f"--{key}", value]
         root.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         with open(root / "run.log", "w", encoding="utf-8") as log:
-            code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            for number, group in enumerate(runs):
+                files = "[" + ",".join(f"'{configs / c}'" for c in group) + "]"
+                cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", files,
+                       "--meta_file", str(configs / "metadata.json"), "--bundle_root", str(root),
+                       "--seed", str(seed)]  # fmt: skip
+                if number == 0:
+                    cmd += ["--resume", "False"]
+                for key, value in overrides:
+                    cmd += [f"--{key}", value]
+                log.flush()
+                code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                if code != 0:
+                    break
         seconds.append(time.perf_counter() - start)
         if code != 0:
             print(f"seed {seed}: run failed (exit {code}); see {root / 'run.log'}", file=sys.stderr)
@@ -102,7 +113,7 @@ def main(argv=None) -> int:
         for k, f in floors.items()
         if k in summary
     }
-    record = {"bundle": args.bundle, "configs": args.configs, "seeds": args.seeds, "overrides": args.set,
+    record = {"bundle": args.bundle, "configs": args.configs, "then": args.then, "seeds": args.seeds, "overrides": args.set,
               "summary": summary, "floors": floors, "below_floor": below, "seconds": seconds}  # fmt: skip
     work.mkdir(parents=True, exist_ok=True)
     (work / "seeds.json").write_text(json.dumps(record, indent=2), encoding="utf-8")

@@ -48,3 +48,31 @@ def test_mean_sd_and_table():
     assert summary["auc"]["mean"] == pytest.approx(0.95) and summary["auc"]["sd"] == pytest.approx(0.05)
     table = bench_seeds.markdown(summary, [0, 1, 2], {"auc": 0.9})
     assert "| auc | 0.950 ± 0.050 | 0.900 | 0.950 | 1.000 | 0.9 |" in table
+
+
+def test_each_seed_trains_then_runs_the_follow_up_configs_in_the_same_root(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_call(cmd, **kwargs):
+        calls.append(cmd)
+        root = Path(cmd[cmd.index("--bundle_root") + 1])
+        seed = int(cmd[cmd.index("--seed") + 1])
+        if "evaluate.json" in cmd[cmd.index("--config_file") + 1]:
+            (root / "report.json").write_text(json.dumps({"balanced_accuracy": 0.7 + 0.1 * seed}))
+        return 0
+
+    monkeypatch.setattr(bench_seeds.subprocess, "call", fake_call)
+    code = bench_seeds.main(
+        ["--bundle", "liver_slice_cls", "--configs", "train.json", "--then", "train.json,evaluate.json",
+         "--metric", "report.json:balanced_accuracy", "--seeds", "0", "1", "--set", "max_epochs=2",
+         "--floor", "balanced_accuracy=0.75", "--work", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 1  # seed 0 (0.70) is below the floor
+    assert len(calls) == 4
+    train, evaluate = calls[0], calls[1]
+    assert "evaluate.json" not in train[train.index("--config_file") + 1] and "--resume" in train
+    assert "evaluate.json" in evaluate[evaluate.index("--config_file") + 1] and "--resume" not in evaluate
+    assert all(c[c.index("--max_epochs") + 1] == "2" for c in calls)
+    record = json.loads((tmp_path / "seeds.json").read_text())
+    assert record["summary"]["balanced_accuracy"]["values"] == pytest.approx([0.7, 0.8])
+    assert record["below_floor"] == {"balanced_accuracy": [0]}
