@@ -108,6 +108,12 @@ def postprocess(probabilities: torch.Tensor, affine, min_lesion_ml: float) -> np
     return np.asarray(labels)[0]
 
 
+def blend_options(weights: list[float], blends: list[str]) -> list[tuple[float, str]]:
+    """(stage-1 weight, blend) pairs to compare; weight 0 blends nothing, so it is one option ("classes")."""
+    options = [(0.0, BLENDS[0])] if 0.0 in weights else []
+    return options + [(w, b) for w, b in product(weights, blends) if w != 0.0]
+
+
 def evaluate(args) -> dict:
     from liver3d.data.datalist import load_datalist
     from liver3d.transforms import ct_preprocessing
@@ -134,9 +140,7 @@ def evaluate(args) -> dict:
             start = time.perf_counter()
             ((coarse, box, fine),) = inferer.stages(image, network)
             seconds.setdefault(mirror, []).append(time.perf_counter() - start)
-            for weight, blend in product(args.weights, args.blends):
-                if weight == 0 and blend != BLENDS[0]:
-                    continue  # nothing is blended: the scope makes no difference
+            for weight, blend in blend_options(args.weights, args.blends):
                 probabilities = inferer.blend(coarse, box, fine, weight, blend)
                 for min_ml in args.min_lesion_ml:
                     labels = postprocess(probabilities, affine, min_ml)

@@ -160,3 +160,35 @@ def test_inference_json_wires_the_options():
     post = parser.get_parsed_content("postprocessing")
     removers = [t for t in post.transforms if isinstance(t, RemoveSmallLesionsd)]
     assert len(removers) == 1 and removers[0].remove.min_volume_ml == 0.3
+
+
+def _select_inference():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "select_inference.py"
+    spec = importlib.util.spec_from_file_location("select_inference", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["select_inference"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_selection_rule_picks_by_mean_dice_then_lesion_size_by_f1():
+    sel = _select_inference()
+    assert sel.blend_options([0.0, 0.25], ["foreground"]) == [(0.0, "classes"), (0.25, "foreground")]
+
+    def row(liver, tumor, f1):
+        return {"liver_dice": liver, "tumor_dice": tumor, "mean_dice": (liver + tumor) / 2, "lesion_f1": f1}
+
+    table = {
+        ("none", "constant", 0.0, "classes", 0.0): row(0.86, 0.20, 0.30),
+        ("none", "constant", 0.0, "classes", 1.0): row(0.86, 0.20, 0.34),
+        ("none", "constant", 0.25, "foreground", 0.0): row(0.87, 0.21, 0.29),
+        ("none", "constant", 0.25, "foreground", 1.0): row(0.87, 0.208, 0.33),  # within the tumor slack
+        ("none", "constant", 0.25, "foreground", 2.0): row(0.87, 0.19, 0.40),  # best F1, but tumor drops
+    }
+    choice = sel.choose(table)
+    assert (choice["stage1_weight"], choice["stage1_blend"], choice["min_lesion_ml"]) == (0.25, "foreground", 1.0)
+    assert choice["defaults"] == table[("none", "constant", 0.0, "classes", 0.0)]
