@@ -64,7 +64,10 @@ def test_slice_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path):
     root = tmp_path / "slice_cls"
     common = {"bundle_root": str(root), "dataset_dir": str(phantom_dir), "val_fraction": 0.5, **SLICE_TINY}
     _run(SLICE, ("train.json",), max_epochs=2, **common)
-    assert (root / "models" / "model.pt").is_file()
+    # The best-validation checkpoint and the final one (the end of the schedule, which the evaluations use).
+    assert (root / "models" / "model.pt").is_file() and (root / "models" / "model_final.pt").is_file()
+    parser = _parser(SLICE, ("train.json", "evaluate.json"), bundle_root=str(root))
+    assert parser.get_parsed_content("model_path") == str(root / "models" / "model_final.pt")
     curves = _rows(root / "eval" / "train" / "training_curves.csv")
     assert [int(r["epoch"]) for r in curves] == [1, 2]
     for column in ("val_balanced_accuracy", "val_recall_background", "val_recall_liver", "val_recall_tumor"):
