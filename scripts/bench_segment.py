@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ConfigParser()
     cfg.read_config(str(CONFIGS / "inference.json"))
     pixdim = cfg["fine_pixdim"]
-    whole = whole_command(ct, args.device, root)  # first, while this process is small; warms the file cache too
+    # the whole command first, while this process is small; it warms the file cache too
+    whole = whole_command(ct, args.device, root)
     sitk = best_of(2, sitk_baseline, ct, pixdim)
     sitk_read, sitk_resample = sitk["read"], sitk["resample_window"]
     amps = [False, True] if args.device.startswith("cuda") else [False]

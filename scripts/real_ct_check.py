@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--real-dir", default=str(REAL))
     parser.add_argument(
-        "--slice-cls-root", help="a trained liver_slice_cls bundle_root (its models/model_final.pt) to check too"
+        "--slice-cls-root",
+        help="a trained liver_slice_cls bundle_root (its models/model_final.pt) to check too",
     )
     parser.add_argument("--image-size", type=int, default=128, help="the slice classifier's image_size")
     parser.add_argument("--skip-seg", action="store_true", help="only the slice classifier")

@@ -233,7 +233,14 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     meta = {k: v for k, v in evaluated.items() if k != "results"}
     rows = [
-        {"mirror": k[0], "padding_mode": k[1], "stage1_weight": k[2], "stage1_blend": k[3], "min_lesion_ml": k[4], **v}
+        {
+            "mirror": k[0],
+            "padding_mode": k[1],
+            "stage1_weight": k[2],
+            "stage1_blend": k[3],
+            "min_lesion_ml": k[4],
+            **v,
+        }
         for k, v in sorted(table.items())
     ]
     (out / "selection.json").write_text(json.dumps({**meta, "rows": rows, "choice": choice}, indent=2))

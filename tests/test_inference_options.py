@@ -79,7 +79,12 @@ def test_foreground_blend_moves_the_outline_and_keeps_stage_2s_tumor_share():
     # Through the inferer: only the box changes, and weight 0 is stage 2 alone.
     x = _block()
     inferer = CascadeInferer(
-        Bright(), roi_size=(16, 16, 8), margin_mm=2.0, overlap=0.0, stage1_weight=0.5, stage1_blend="foreground"
+        Bright(),
+        roi_size=(16, 16, 8),
+        margin_mm=2.0,
+        overlap=0.0,
+        stage1_weight=0.5,
+        stage1_blend="foreground",
     )
     ((c, box, f),) = inferer.stages(x, TumorEverywhere())
     inside = (slice(None), *box)
@@ -190,5 +195,9 @@ def test_selection_rule_picks_by_mean_dice_then_lesion_size_by_f1():
         ("none", "constant", 0.25, "foreground", 2.0): row(0.87, 0.19, 0.40),  # best F1, but tumor drops
     }
     choice = sel.choose(table)
-    assert (choice["stage1_weight"], choice["stage1_blend"], choice["min_lesion_ml"]) == (0.25, "foreground", 1.0)
+    assert (choice["stage1_weight"], choice["stage1_blend"], choice["min_lesion_ml"]) == (
+        0.25,
+        "foreground",
+        1.0,
+    )
     assert choice["defaults"] == table[("none", "constant", 0.0, "classes", 0.0)]

@@ -110,7 +110,9 @@ def cascade_networks(
     for stage in ("stage1", "stage2"):
         weights = stage_checkpoint(root / "models", stage)
         members = ensemble_members(weights)  # an ensemble exports as one graph that averages its members
-        network = ensemble_of(parser.get_parsed_content("network_def", instantiate=True, lazy=False), len(members))
+        network = ensemble_of(
+            parser.get_parsed_content("network_def", instantiate=True, lazy=False), len(members)
+        )
         networks[stage] = (require_member_weights(network, members).eval(), weights, roi)
     return networks
 

@@ -197,7 +197,9 @@ def export_release_weights(
         }
     manifest: dict = {"files": files}
     if ensembles:
-        manifest["ensembles"] = {f"{head}.pt": [f"{m}.pt" for m in names] for head, names in ensembles.items()}
+        manifest["ensembles"] = {
+            f"{head}.pt": [f"{m}.pt" for m in names] for head, names in ensembles.items()
+        }
     write_json_atomic(out_dir / "training.json", training)
     write_json_atomic(out_dir / MANIFEST, manifest)
     return out_dir
