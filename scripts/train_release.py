@@ -64,7 +64,20 @@ instead of 25 (vessels and lesions keep their own limits), so that it leans less
         --from-scratch --train-seed 2 --stages stage2 --epochs-stage2 52 --budget-min-stage2 85 \
         --set tissue_shift_hu=50 --export-to release_data/member3/release
 
-Either member joins the shipped release as an ensemble member with the same command plus
+A second stage 1 (2026-12-06; committed before it runs): the non-contrast real CT gains most from stage 1's
+whole-abdomen outline (the foreground blend), and stage 1 is one network of 26 epochs (best validation 0.568).
+From random weights, training seed 1, the 480 mixed phantoms of the second stage-2 member (its generator 2.1
+seed 110 set, linked, beside the generator 2.0 set) and the same validation set; stage 2 is exported unchanged::
+
+    mkdir -p release_data/stage1_m2
+    ln -s ../member2/phantoms_train release_data/stage1_m2/phantoms_train
+    ln -s ../member2/phantoms_val release_data/stage1_m2/phantoms_val
+    python scripts/train_release.py --work release_data/stage1_m2 --seed 110 --val-seed 200 \
+        --mix-with release_data/gen20_train --init-from bundles/liver_tumor_seg/models/release \
+        --from-scratch --train-seed 1 --stages stage1 --epochs-stage1 32 --budget-min-stage1 48 \
+        --export-to release_data/stage1_m2/release
+
+Any of these members joins the shipped release as an ensemble member with the same command plus
 ``--ensemble-with bundles/liver_tumor_seg/models/release --export-to <folder>`` (training is skipped when its
 stage is done): only when the ensemble is better on validation (see the model card).
 
