@@ -360,6 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     if not work.is_absolute():
         work = ROOT / work
+    for folder, flag in ((args.ensemble_with, "--ensemble-with"), (args.init_from, "--init-from")):
+        missing = [
+            n for n in ("manifest.json", "training.json") if folder and not (Path(folder) / n).is_file()
+        ]
+        if missing:  # checked before hours of training, not at export
+            raise SystemExit(f"{flag} {folder}: not a release folder (no {' or '.join(missing)})")
     make_phantoms(work / "phantoms_train", args.cases, args.seed, args.matrix, args.workers)
     make_phantoms(work / "phantoms_val", args.val_cases, args.val_seed, args.matrix, args.workers)
     if set(args.stages) != set(STAGES) and not args.init_from:

@@ -90,3 +90,29 @@ def test_bad_ensemble_declarations_are_one_line_errors(tmp_path):
     other.mkdir()
     with pytest.raises(ValueError, match="without a source"):
         _release(other, {"stage2": ["stage2", "stage2_c"]})
+    with pytest.raises(ValueError, match="must list stage2 first"):
+        _release(other, {"stage2": ["stage2_b", "stage2"]})
+    with pytest.raises(ValueError, match="without a source"):
+        _release(other, {"stage9": ["stage9", "stage2"]})
+
+
+@pytest.mark.parametrize(
+    ("ensembles", "message"),
+    [
+        (["stage2.pt", "stage2_b.pt"], "must map a weights file"),
+        ({"stage2.pt": ["stage2.pt", 3]}, "3 of stage2.pt is not a file name"),
+        ({"stage2.pt": ["stage2.pt", "../stage2_b.pt"]}, "not a file name beside it"),
+        ({"stage2.pt": ["stage2.pt", "stage2.pt"]}, "lists a member twice"),
+        ({"stage2.pt": []}, "must be a list that starts with it"),
+    ],
+)
+def test_malformed_ensemble_entries_are_weights_errors(tmp_path, ensembles, message):
+    release = _release(tmp_path, {"stage2": ["stage2", "stage2_b"]})
+    manifest = json.loads((release / "manifest.json").read_text())
+    manifest["ensembles"] = ensembles
+    (release / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(WeightsError, match=message):
+        ensemble_members(release / "stage2.pt")
+    (release / "manifest.json").write_text("[]")
+    with pytest.raises(WeightsError, match="must map a weights file"):
+        ensemble_members(release / "stage2.pt")

@@ -73,7 +73,16 @@ def test_foreground_blend_moves_the_outline_and_keeps_stage_2s_tumor_share():
     assert torch.allclose(out.sum(0), torch.ones(2))
     assert torch.allclose(out[0], torch.tensor([0.25, 0.55]))  # background: the mean of the two stages
     assert torch.allclose(out[1, 0], out[2, 0])  # stage 2's half-and-half split survives the blend
-    assert torch.allclose(out[1, 1], out[2, 1], atol=1e-5)  # no stage-2 foreground: an even split
+    # No stage-2 foreground: stage 1's own split (all liver), never a coin toss between liver and tumor.
+    assert torch.allclose(out[1:, 1], torch.tensor([0.45, 0.0]))
+    assert torch.allclose(blend_foreground(fine, fine, 0.5)[:, 1], torch.tensor([1.0, 0.0, 0.0]))
+    # Softmax maps where stage 2 is all but sure of background: still a distribution at every weight.
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 4096, generator=gen) * 4
+    logits[0] += torch.linspace(0, 30, 4096)
+    for weight in (0.25, 0.75, 1.0):
+        blended = blend_foreground(torch.randn(3, 4096, generator=gen).softmax(0), logits.softmax(0), weight)
+        assert float((blended.sum(0) - 1).abs().max()) < 1e-6 and float(blended.min()) >= 0
     # The class blend, by contrast, dilutes stage 2's tumor with stage 1's none.
     assert float(out[2, 0]) > float(0.5 * coarse[2, 0] + 0.5 * fine[2, 0])
     # Through the inferer: only the box changes, and weight 0 is stage 2 alone.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,6 +37,11 @@ def test_both_stages_match_pytorch_and_are_recorded(exported):
             and entry["onnxruntime_cpu_s"] > 0
         )
         assert entry["weights"].endswith(f"release/{stage}.pt") and len(entry["onnx_sha256"]) == 64
+        manifest = json.loads((Path(entry["weights"]).parent / "manifest.json").read_text())
+        assert entry["members"] == {
+            name: manifest["files"][name]["sha256"]
+            for name in manifest.get("ensembles", {}).get(f"{stage}.pt", [f"{stage}.pt"])
+        }
         # Dynamic axes: another batch and spatial size (multiples of 16) give the same logits as PyTorch.
         session = ort.InferenceSession(str(exported / entry["onnx"]), providers=["CPUExecutionProvider"])
         x = torch.rand(1, 1, 64, 48, 32, generator=torch.Generator().manual_seed(1))

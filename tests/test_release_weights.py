@@ -47,16 +47,26 @@ def test_release_files_are_small_half_precision_and_match_their_manifest():
 def test_the_shipped_ensemble_runs_every_member():
     from monai.bundle import ConfigParser
 
-    from liver3d.networks import ProbabilityEnsemble, ensemble_members
+    from liver3d.networks import ProbabilityEnsemble, require_member_weights
 
     parser = ConfigParser()
     parser.read_config(str(CONFIGS / "inference.json"))
     parser["bundle_root"] = str(REPO_ROOT / "bundles" / "liver_tumor_seg")
-    members = parser.get_parsed_content("stage2_members")
-    assert members == ensemble_members(RELEASE / "stage2.pt")
+    declared = json.loads((RELEASE / "manifest.json").read_text(encoding="utf-8")).get("ensembles", {})
+    expected = [str(RELEASE / name) for name in declared.get("stage2.pt", ["stage2.pt"])]
+    assert parser.get_parsed_content("stage2_members") == expected
+    assert len(expected) >= 2  # the release ships a stage-2 ensemble (model card, 0.3.0)
     network = parser.get_parsed_content("network")
-    if len(members) > 1:
-        assert isinstance(network, ProbabilityEnsemble) and len(network.members) == len(members)
+    assert isinstance(network, ProbabilityEnsemble) and len(network.members) == len(expected)
+    # As the bundle's initialize does: every member loads; the output is the log of their mean probability.
+    require_member_weights(network, expected)
+    x = torch.rand(1, 1, 32, 32, 32) * 2 - 1
+    singles = [load_weights(_network(), path).eval() for path in expected]
+    with torch.no_grad():
+        mean = torch.stack([net(x).softmax(1) for net in singles]).mean(0)
+        out = network.eval()(x)
+    assert torch.allclose(out.softmax(1), mean, atol=1e-5)
+    assert not torch.allclose(singles[0](x).softmax(1), mean, atol=1e-3)  # the second member matters
 
 
 def test_inference_defaults_to_the_release_weights():

@@ -78,3 +78,19 @@ def test_a_trained_stage_joins_the_base_release_as_the_next_ensemble_member(tmp_
     _, _, again, training2 = train_release.ensemble_sources(out, ["stage2"], work, record)
     assert again == {"stage2": ["stage2", "stage2_m2", "stage2_m3"]}
     assert sorted(training2["ensemble_members"]) == ["stage2_m2", "stage2_m3"]
+
+
+def test_a_wrong_release_folder_stops_before_any_phantom_or_training(tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("phantoms were generated before the folders were checked")
+
+    monkeypatch.setattr(train_release, "make_phantoms", never)
+    for flag in ("--ensemble-with", "--init-from"):
+        try:
+            train_release.main(["--work", str(tmp_path / "work"), flag, str(tmp_path / "models" / "release")])
+        except SystemExit as stop:
+            assert f"{flag} " in str(
+                stop
+            ) and "not a release folder (no manifest.json or training.json)" in str(stop)
+        else:
+            raise AssertionError(f"{flag} with a missing folder did not stop")

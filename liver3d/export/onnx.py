@@ -4,12 +4,13 @@
 ``inference.json``, loads its weights through the safe loader (the shipped release weights unless the bundle
 root holds a trained cascade), and writes ``stage1.onnx`` and ``stage2.onnx`` with dynamic batch and spatial
 axes (spatial sizes must stay multiples of 16, the U-Net's total stride), plus ``onnx_export.json``: per stage
-the SHA-256 of the weights it came from and of the ONNX file, the opset, the largest absolute difference
+the SHA-256 of the weights it came from (of every member for an ensemble) and of the ONNX file, the opset, the largest absolute difference
 between onnxruntime's and PyTorch's logits on a test input, and both runtimes' CPU seconds per patch.
 
 Inputs are what the bundle's preprocessing gives the network: (B, 1, X, Y, Z) float32, the liver window scaled
 to [0, 1], RAS, on the stage's grid (``pixdim`` x ``coarse_factor`` for stage 1, ``fine_pixdim`` for stage 2);
-outputs are logits (B, 3, X, Y, Z) for background, liver, tumor. Needs the ``onnx`` extra
+outputs are logits (B, 3, X, Y, Z) for background, liver, tumor; for a stage that ships as an ensemble, the log
+of its members' mean probability (a softmax of either gives the class probabilities). Needs the ``onnx`` extra
 (``pip install 'liver3d[onnx]'``: onnx, onnxscript, onnxruntime); nothing here downloads anything.
 """
 
@@ -139,7 +140,7 @@ def export_cascade(
             "onnx_sha256": sha256_of(path),
             "weights": str(weights),
             "weights_sha256": sha256_of(weights),
-            "members": [Path(m).name for m in ensemble_members(weights)],
+            "members": {Path(m).name: sha256_of(m) for m in ensemble_members(weights)},
             **check,
         }
         log.info("%s: %s (max |difference| %.1e)", stage, path, check["max_abs_difference"])

@@ -55,15 +55,19 @@ BLEND_SCOPES = ("classes", "foreground")
 def blend_foreground(coarse: torch.Tensor, fine: torch.Tensor, stage1_weight: float) -> torch.Tensor:
     """Blend two (C, ...) probability maps over the foreground only (channel 0 is background).
 
-    The foreground probability (1 - background) is ``stage1_weight`` of ``coarse``'s plus the rest of
-    ``fine``'s; it is then shared among the foreground classes in the proportions ``fine`` gives them. So the
+    The foreground probability (the sum of the non-background classes) is ``stage1_weight`` of ``coarse``'s plus
+    the rest of ``fine``'s; it is then shared among the foreground classes in the proportions ``fine`` gives
+    them, or ``coarse``'s where ``fine`` sees no foreground at all (equal shares where neither does). So the
     coarse map moves the organ's outline and never the liver/tumor split inside it. Sums to 1 per voxel.
     """
-    fg_fine = 1.0 - fine[0]
-    foreground = stage1_weight * (1.0 - coarse[0]) + (1.0 - stage1_weight) * fg_fine
-    eps = 1e-6  # where stage 2 sees no foreground at all, its classes share the blend equally
-    shares = (fine[1:] + eps) / (fg_fine + eps * (fine.shape[0] - 1)).unsqueeze(0)
-    return torch.cat([(1.0 - foreground).unsqueeze(0), foreground.unsqueeze(0) * shares])
+    fine_total = fine[1:].sum(0, keepdim=True)  # summed, not 1 - background: the shares must sum to 1
+    coarse_total = coarse[1:].sum(0, keepdim=True)
+    foreground = stage1_weight * coarse_total + (1.0 - stage1_weight) * fine_total
+    eps = 1e-6
+    equal = torch.full_like(fine[1:], 1.0 / (fine.shape[0] - 1))
+    coarse_shares = torch.where(coarse_total > eps, coarse[1:] / coarse_total.clamp_min(eps), equal)
+    shares = torch.where(fine_total > eps, fine[1:] / fine_total.clamp_min(eps), coarse_shares)
+    return torch.cat([1.0 - foreground, foreground * shares])
 
 
 class CascadeInferer(Inferer):

@@ -56,14 +56,24 @@ def ensemble_members(path: str | Path) -> list[str]:
     if not manifest.is_file():
         return [str(path)]
     try:
-        ensembles = json.loads(manifest.read_text(encoding="utf-8")).get("ensembles", {})
+        content = json.loads(manifest.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise WeightsError(manifest, f"not valid JSON ({err.msg})") from err
-    names = ensembles.get(path.name) if isinstance(ensembles, dict) else None
-    if not names:
+    ensembles = content.get("ensembles", {}) if isinstance(content, dict) else None
+    if not isinstance(ensembles, dict):
+        raise WeightsError(manifest, "its 'ensembles' must map a weights file to the list of its members")
+    names = ensembles.get(path.name)
+    if names is None:
         return [str(path)]
-    if not isinstance(names, list) or names[0] != path.name:
+    if not isinstance(names, list) or not names or names[0] != path.name:
         raise WeightsError(manifest, f"its ensemble for {path.name} must be a list that starts with it")
+    for name in names:
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise WeightsError(
+                manifest, f"ensemble member {name!r} of {path.name} is not a file name beside it"
+            )
+    if len(set(names)) != len(names):
+        raise WeightsError(manifest, f"the ensemble of {path.name} lists a member twice")
     return [str(path.parent / name) for name in names]
 
 

@@ -53,9 +53,10 @@ def recorded_sha256(path: str | Path) -> str | None:
     if not manifest.is_file():
         return None
     try:
-        files = json.loads(manifest.read_text(encoding="utf-8")).get("files", {})
+        content = json.loads(manifest.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise WeightsError(manifest, f"not valid JSON ({err.msg})") from err
+    files = content.get("files", {}) if isinstance(content, dict) else None
     if not isinstance(files, dict):
         raise WeightsError(manifest, "no 'files' table")
     entry = files.get(path.name)
@@ -170,6 +171,11 @@ def export_release_weights(
     unknown = [m for names in (ensembles or {}).values() for m in names if m not in sources and m not in keep]
     if unknown:
         raise ValueError(f"ensemble members without a source: {unknown}")
+    for head, names in (ensembles or {}).items():
+        if not names or names[0] != head or len(set(names)) != len(names):
+            raise ValueError(
+                f"the ensemble of {head} must list {head} first and each member once: {list(names)}"
+            )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}
