@@ -77,6 +77,21 @@ seed 110 set, linked, beside the generator 2.0 set) and the same validation set;
         --from-scratch --train-seed 1 --stages stage1 --epochs-stage1 32 --budget-min-stage1 48 \
         --export-to release_data/stage1_m2/release
 
+Member 2, trained longer (2026-12-06; committed before it runs): its validation Dice still rose at its last
+epochs (0.640 at 36, 0.658 at 44, 0.666 at 48), so it continues from its own weights at a lower learning rate,
+training seed 3, on 720 phantoms (member 3's generator 2.1 seed 120 set, linked, beside member 2's two sets), and
+joins the 0.2.0 release (the shipped ``stage1.pt`` and ``stage2.pt``, taken from git) as its second member::
+
+    mkdir -p release_data/m2_cont release_data/rel020
+    ln -s ../member3/phantoms_train release_data/m2_cont/phantoms_train
+    ln -s ../member2/phantoms_val release_data/m2_cont/phantoms_val
+    git archive 5f8d4d5^ bundles/liver_tumor_seg/models/release | tar -x -C release_data/rel020 --strip-components=4
+    python scripts/train_release.py --work release_data/m2_cont --seed 120 --val-seed 200 \
+        --mix-with release_data/member2/phantoms_train release_data/gen20_train \
+        --init-from release_data/member2/release --train-seed 3 --stages stage2 --learning-rate 0.0005 \
+        --epochs-stage2 36 --budget-min-stage2 52 --ensemble-with release_data/rel020 \
+        --export-to release_data/ens_m2c/models/release
+
 Any of these members joins the shipped release as an ensemble member with the same command plus
 ``--ensemble-with bundles/liver_tumor_seg/models/release --export-to <folder>`` (training is skipped when its
 stage is done): only when the ensemble is better on validation (see the model card).
