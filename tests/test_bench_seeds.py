@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from script_utils import load_script
 
 from liver3d.evaluation.lookup import MetricNotFound, read_metric
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_seeds.py"
-spec = importlib.util.spec_from_file_location("bench_seeds", SCRIPT)
-bench_seeds = importlib.util.module_from_spec(spec)
-sys.modules["bench_seeds"] = bench_seeds
-spec.loader.exec_module(bench_seeds)
+bench_seeds = load_script("bench_seeds")
 
 
 def test_dotted_paths_index_lists_and_pick_rows(tmp_path):

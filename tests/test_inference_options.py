@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
+from script_utils import load_script
 from stand_ins import Bright, TumorEverywhere
 
 from liver3d.inference import CascadeInferer, MirroredPredictor
@@ -176,21 +177,8 @@ def test_inference_json_wires_the_options():
     assert len(removers) == 1 and removers[0].remove.min_volume_ml == 0.3
 
 
-def _select_inference():
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "select_inference.py"
-    spec = importlib.util.spec_from_file_location("select_inference", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["select_inference"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_selection_rule_picks_by_mean_dice_then_lesion_size_by_f1():
-    sel = _select_inference()
+    sel = load_script("select_inference")
     assert sel.blend_options([0.0, 0.25], ["foreground"]) == [(0.0, "classes"), (0.25, "foreground")]
 
     def row(liver, tumor, f1):

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
+
+from script_utils import load_script
 
 from liver3d.data import load_datalist
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_release.py"
-spec = importlib.util.spec_from_file_location("train_release", SCRIPT)
-train_release = importlib.util.module_from_spec(spec)
-sys.modules["train_release"] = train_release
-spec.loader.exec_module(train_release)
+train_release = load_script("train_release")
 
 
 def _phantom_folder(root: Path, names: list[str]) -> Path:

@@ -13,14 +13,13 @@ builds the module, and ``require_member_weights(network, files)`` loads them (in
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from liver3d.networks.weights import MANIFEST, WeightsError, require_weights
+from liver3d.networks.weights import WeightsError, read_manifest, require_weights
 
 
 class ProbabilityEnsemble(nn.Module):
@@ -52,13 +51,9 @@ def ensemble_members(path: str | Path) -> list[str]:
     ``[path]`` when the manifest declares no ensemble for it (or there is no manifest).
     """
     path = Path(path)
-    manifest = path.parent / MANIFEST
-    if not manifest.is_file():
+    manifest, content = read_manifest(path)
+    if content is None:
         return [str(path)]
-    try:
-        content = json.loads(manifest.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise WeightsError(manifest, f"not valid JSON ({err.msg})") from err
     ensembles = content.get("ensembles", {}) if isinstance(content, dict) else None
     if not isinstance(ensembles, dict):
         raise WeightsError(manifest, "its 'ensembles' must map a weights file to the list of its members")

@@ -46,16 +46,24 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def read_manifest(path: str | Path) -> tuple[Path, object]:
+    """The ``manifest.json`` beside ``path`` and its parsed JSON (None when there is no manifest; the readers
+    check the tables they need). Raises :class:`WeightsError` when it is not valid JSON."""
+    manifest = Path(path).parent / MANIFEST
+    if not manifest.is_file():
+        return manifest, None
+    try:
+        return manifest, json.loads(manifest.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise WeightsError(manifest, f"not valid JSON ({err.msg})") from err
+
+
 def recorded_sha256(path: str | Path) -> str | None:
     """The SHA-256 that the ``manifest.json`` beside ``path`` records for it, or None when there is none."""
     path = Path(path)
-    manifest = path.parent / MANIFEST
-    if not manifest.is_file():
+    manifest, content = read_manifest(path)
+    if content is None:
         return None
-    try:
-        content = json.loads(manifest.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise WeightsError(manifest, f"not valid JSON ({err.msg})") from err
     files = content.get("files", {}) if isinstance(content, dict) else None
     if not isinstance(files, dict):
         raise WeightsError(manifest, "no 'files' table")
