@@ -92,6 +92,26 @@ joins the 0.2.0 release (the shipped ``stage1.pt`` and ``stage2.pt``, taken from
         --epochs-stage2 36 --budget-min-stage2 52 --ensemble-with release_data/rel020 \
         --export-to release_data/ens_m2c/models/release
 
+Member 2 on real backgrounds (2026-12-06; committed before it runs): issue 12 allows a real CT as the background
+of synthetic tumors when the model card says so, and then that CT no longer validates. The DICOM slab of
+``../shared/data/real_ct`` (portal venous, 20 slices of 2 mm; TotalSegmentator's liver mask, value 5) becomes 96
+training variants with the phantoms' lesions planted in its liver (``liver3d.phantoms.real_background``, seed 0);
+member 2 continues from its shipped weights on them beside its 480 phantoms (17 % real), learning rate 5e-4,
+training seed 4, 20 epochs, and joins the shipped member 1 (the 0.2.0 ``stage2.pt``). The non-contrast NIfTI stays
+the only real validation::
+
+    python -m liver3d.phantoms.real_background --ct ../shared/data/real_ct/dicom_ct \
+        --liver-mask ../shared/data/real_ct/example_seg_dicom.nii.gz --liver-value 5 --phase portal_venous \
+        --cases 96 --seed 0 --prefix real_dicom --out release_data/real_dicom_bg
+    mkdir -p release_data/rb_m2
+    ln -s ../member2/phantoms_train release_data/rb_m2/phantoms_train
+    ln -s ../member2/phantoms_val release_data/rb_m2/phantoms_val
+    python scripts/train_release.py --work release_data/rb_m2 --seed 110 --val-seed 200 \
+        --mix-with release_data/gen20_train release_data/real_dicom_bg \
+        --init-from release_data/member2/release --train-seed 4 --stages stage2 --learning-rate 0.0005 \
+        --epochs-stage2 20 --budget-min-stage2 30 --ensemble-with release_data/rel020 \
+        --export-to release_data/rb_m2/release_ens
+
 Any of these members joins the shipped release as an ensemble member with the same command plus
 ``--ensemble-with bundles/liver_tumor_seg/models/release --export-to <folder>`` (training is skipped when its
 stage is done): only when the ensemble is better on validation (see the model card).

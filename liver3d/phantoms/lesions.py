@@ -197,8 +197,12 @@ def plant_lesions(
     rng: np.random.Generator,
     count: int,
     kinds: list[LesionType] | None = None,
+    blend_weight: np.ndarray | None = None,
 ) -> tuple[list[Lesion], np.ndarray]:
     """Plant ``count`` lesions into ``hu_volume`` (in place) and mark them 2 in ``label``.
+
+    ``blend_weight`` (float, the volume's shape), when given, receives each voxel's weight of lesion density
+    against the background (0 untouched, 1 replaced): what a real background's noise must be restored over.
 
     Centres fall anywhere in the liver, on its surface (a fifth) or beside a vessel (a sixth); one in six
     lesions is confluent with the previous one. Sizes are log-uniform from about 3 mm (at least two voxels)
@@ -254,6 +258,9 @@ def plant_lesions(
             value, core_hu = lesion_density(kind, phase, rho, axes, diameter, densities, rng)
             view = hu_volume[box]
             view[in_liver] = (view * (1 - weight) + value * weight)[in_liver]
+            if blend_weight is not None:
+                blended = blend_weight[box]
+                blended[in_liver] = np.maximum(blended, weight)[in_liver]
             labelled = inside & in_liver & ~lesion_mask[box]
             label[box][labelled] = 2
             lesion_mask[box] |= labelled

@@ -1,0 +1,221 @@
+"""Synthetic lesions planted in a real CT: training cases with real anatomy, texture and noise around them.
+
+Hu et al. (CVPR 2023, "Label-free liver tumor segmentation") train tumor models on real livers with
+synthetic tumors. Here the lesions are the phantoms' own (:func:`~liver3d.phantoms.lesions.plant_lesions`:
+every type, size and place, with the appearance of the CT's contrast phase), planted into the liver of a real
+CT given its liver mask (for example a TotalSegmentator output, where liver = 5):
+
+1. the CT and its mask are read, checked to share one grid and put in RAS order;
+2. the liver's density is measured on the CT (its median HU), the other phase densities are drawn from the
+   phase's table (:mod:`liver3d.phantoms.contrast`), and enhanced vessels are the liver voxels far brighter
+   than the liver;
+3. lesions are blended in; where a lesion replaces the background, the CT's noise is restored: Gaussian noise
+   with the liver's own noise SD (measured as the spread of the CT minus its smoothed self), slightly smoothed
+   like a reconstruction kernel's, weighted by how much of the background the lesion replaced;
+4. each variant is written as int16 HU NIfTI with a label map (0 background, 1 liver, 2 tumor) and the set as
+   a ``dataset.json`` like the phantoms' (one ``patient_id`` for every variant: they are one patient, so a
+   patient-level split never puts them on both sides).
+
+Variant ``i`` of seed ``s`` is always the same. A real CT used this way is training data: it can no longer
+validate a model trained on it.
+
+    python -m liver3d.phantoms.real_background --ct CT --liver-mask MASK --liver-value 5 \\
+        --phase portal_venous --cases 96 --seed 0 --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from liver3d.errors import InputError
+from liver3d.geometry import Volume
+from liver3d.io.nifti import save_nifti
+from liver3d.io.readers import read_volume
+from liver3d.labels import load_label_table
+from liver3d.phantoms.anatomy import GENERATOR_VERSION
+from liver3d.phantoms.contrast import Phase, draw_phase_densities
+from liver3d.phantoms.geometry import PatientGrid
+from liver3d.phantoms.lesions import plant_lesions
+
+MAX_LESIONS = 6  # lesions per variant are drawn from 0..MAX_LESIONS: some variants stay tumor-free
+KERNEL_SIGMA_VOX = 0.6  # smoothing of the restored noise (in-plane voxels): CT noise is not white
+
+
+class RealBackgroundError(ValueError):
+    """A real CT or liver mask that cannot take synthetic lesions (one line: the file and the problem)."""
+
+
+@dataclass(frozen=True)
+class RealBackground:
+    """A real CT in RAS order (HU, float32), its liver mask, and what was measured on it."""
+
+    ct: Volume
+    liver: np.ndarray
+    liver_hu: float
+    noise_sd_hu: float
+    source: str
+
+    @classmethod
+    def read(cls, ct_path: str | Path, mask_path: str | Path, liver_value: int) -> RealBackground:
+        ct, mask = read_volume(ct_path), read_volume(mask_path)
+        if len(ct.shape) != 3:
+            raise RealBackgroundError(f"{ct_path}: expected a 3D CT, got shape {ct.shape}")
+        aligned = mask.in_storage_order_of(ct)
+        if aligned is None:
+            raise RealBackgroundError(
+                f"{mask_path}: the liver mask's grid {mask.shape} does not match the CT's {ct.shape} ({ct_path})"
+            )
+        liver = ct.with_array(np.asarray(aligned) == liver_value).to_ras().array
+        ct = ct.as_float32().to_ras()
+        if liver.sum() < 1000:
+            raise RealBackgroundError(
+                f"{mask_path}: only {int(liver.sum())} voxels have the liver value {liver_value}; is it the right mask?"
+            )
+        hu = ct.array
+        inner = ndimage.binary_erosion(liver, iterations=2) if liver.sum() > 5000 else liver
+        residual = hu - ndimage.gaussian_filter(hu, (1.0, 1.0, 0.5))
+        spread = residual[inner]
+        noise_sd = float(1.4826 * np.median(np.abs(spread - np.median(spread))))  # robust SD
+        return cls(ct, liver, float(np.median(hu[inner])), noise_sd, str(ct_path))
+
+
+def plant_variant(
+    background: RealBackground, phase: Phase, rng: np.random.Generator, count: int
+) -> tuple[np.ndarray, np.ndarray, list]:
+    """One variant: (HU, label, lesions) on the background's RAS grid."""
+    hu = background.ct.array.copy()
+    label = background.liver.astype(np.uint8)
+    grid = PatientGrid(hu.shape, background.ct.spacing, (0.0, 0.0, 0.0))
+    densities = draw_phase_densities(rng, phase)
+    densities["liver"] = background.liver_hu
+    vessels = background.liver & (hu > background.liver_hu + 4 * background.noise_sd_hu + 20)
+    weight = np.zeros(hu.shape, np.float32)
+    lesions, _ = plant_lesions(grid, hu, label, vessels, densities, phase, rng, count, blend_weight=weight)
+    if lesions:
+        noise = ndimage.gaussian_filter(
+            rng.normal(size=hu.shape).astype(np.float32), (KERNEL_SIGMA_VOX, KERNEL_SIGMA_VOX, 0.0)
+        )
+        noise *= background.noise_sd_hu / max(float(noise.std()), 1e-6)
+        hu += weight * noise
+    return hu, label, lesions
+
+
+def write_real_background_dataset(
+    ct_path: str | Path,
+    mask_path: str | Path,
+    out_dir: str | Path,
+    phase: str,
+    cases: int,
+    seed: int = 0,
+    liver_value: int = 1,
+    prefix: str = "real_bg",
+) -> Path:
+    """Write ``cases`` variants of a real CT with synthetic lesions; return the path of their ``dataset.json``."""
+    if cases < 1:
+        raise ValueError(f"cases must be >= 1, got {cases}")
+    background = RealBackground.read(ct_path, mask_path, liver_value)
+    phase_ = Phase(phase)
+    out_dir = Path(out_dir)
+    affine = background.ct.affine
+    spacing = [float(s) for s in background.ct.spacing]
+    entries = []
+    for index in range(cases):
+        rng = np.random.default_rng([seed, index])
+        hu, label, lesions = plant_variant(background, phase_, rng, int(rng.integers(0, MAX_LESIONS + 1)))
+        case_id = f"{prefix}_s{seed}_{index:03d}"
+        image_rel, label_rel = f"imagesTr/{case_id}.nii.gz", f"labelsTr/{case_id}.nii.gz"
+        save_nifti(np.clip(np.round(hu), -1024, 3071).astype(np.int16), affine, out_dir / image_rel)
+        save_nifti(label, affine, out_dir / label_rel)
+        entries.append(
+            {
+                "image": image_rel,
+                "label": label_rel,
+                "case_id": case_id,
+                "patient_id": f"REAL-{prefix}",
+                "shape": [int(n) for n in hu.shape],
+                "spacing_mm": spacing,
+                "has_tumor": bool(lesions),
+                "liver_volume_ml": float((label > 0).sum() * np.prod(spacing) / 1000.0),
+                "tumors": [
+                    {
+                        "equivalent_diameter_mm": round(t.equivalent_diameter_mm, 2),
+                        "volume_ml": round(t.volume_ml, 4),
+                        "hu": round(t.hu, 1),
+                        "pattern": t.pattern,
+                    }
+                    for t in lesions
+                ],
+                "phase": phase_.value,
+                "real_background": {
+                    "ct": str(ct_path),
+                    "liver_mask": str(mask_path),
+                    "liver_value": liver_value,
+                    "liver_hu": round(background.liver_hu, 1),
+                    "noise_sd_hu": round(background.noise_sd_hu, 1),
+                },
+            }
+        )
+    dataset = {
+        "name": "liver3d real-background lesions",
+        "description": f"Synthetic lesions planted in the real CT {ct_path} (seed {seed}).",
+        "reference": "generated by python -m liver3d.phantoms.real_background",
+        "tensorImageSize": "3D",
+        "modality": {"0": "CT"},
+        "labels": load_label_table().as_decathlon(),
+        "seed": seed,
+        "generator_version": f"{GENERATOR_VERSION} lesions on a real CT",
+        "numTraining": len(entries),
+        "numTest": 0,
+        "training": entries,
+        "test": [],
+    }
+    path = out_dir / "dataset.json"
+    path.write_text(json.dumps(dataset, indent=2), encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m liver3d.phantoms.real_background",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--ct", required=True, help="a real CT (NIfTI file or DICOM series folder), in HU")
+    parser.add_argument("--liver-mask", required=True, help="its label map, on the CT's grid")
+    parser.add_argument(
+        "--liver-value", type=int, default=1, help="the liver's value in the mask (TotalSegmentator: 5)"
+    )
+    parser.add_argument(
+        "--phase", required=True, choices=[p.value for p in Phase], help="the CT's contrast phase"
+    )
+    parser.add_argument("--cases", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prefix", default="real_bg", help="case-id prefix (and patient id)")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    try:
+        path = write_real_background_dataset(
+            args.ct,
+            args.liver_mask,
+            args.out,
+            args.phase,
+            args.cases,
+            args.seed,
+            args.liver_value,
+            args.prefix,
+        )
+    except (InputError, OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.cases} variants of {args.ct} and {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
