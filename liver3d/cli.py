@@ -20,6 +20,10 @@ COMMANDS = {
     "check": ("liver3d.check", "integrity check of a datalist (images, labels, geometry)"),
     "split": ("liver3d.split", "patient-level train/validation/test or k-fold splits"),
     "phantoms": ("liver3d.phantoms.__main__", "CT phantoms with labels and dataset.json"),
+    "real-background": (
+        "liver3d.phantoms.real_background",
+        "synthetic lesions planted in a real CT's liver (training data)",
+    ),
     "images2d": ("liver3d.phantoms.images2d.__main__", "labelled 2D images for the 2D studies"),
     "report": ("liver3d.report.__main__", "structured report of a segmentation"),
     "bundle": ("liver3d.bundles", "bundle list / path NAME / export NAME DIR: the shipped MONAI bundles"),

@@ -94,3 +94,15 @@ def test_a_mask_on_another_grid_or_without_the_liver_value_is_one_line(real_ct, 
     err = capsys.readouterr().err.strip()
     assert code == 1 and err.count("\n") == 0 and str(other) in err
     assert not (tmp_path / "o" / "dataset.json").exists()
+
+
+def test_the_liver3d_command_writes_a_dataset(real_ct, tmp_path):
+    from liver3d.cli import main as cli
+
+    ct, mask, _ = real_ct
+    out = tmp_path / "cli"
+    args = ["--ct", str(ct), "--liver-mask", str(mask), "--liver-value", "5", "--phase", "non_contrast"]
+    assert cli(["real-background", *args, "--cases", "2", "--out", str(out)]) == 0
+    entries = json.loads((out / "dataset.json").read_text())["training"]
+    assert [e["phase"] for e in entries] == ["non_contrast", "non_contrast"]
+    assert all((out / e["image"]).exists() and (out / e["label"]).exists() for e in entries)
