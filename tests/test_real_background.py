@@ -106,3 +106,21 @@ def test_the_liver3d_command_writes_a_dataset(real_ct, tmp_path):
     entries = json.loads((out / "dataset.json").read_text())["training"]
     assert [e["phase"] for e in entries] == ["non_contrast", "non_contrast"]
     assert all((out / e["image"]).exists() and (out / e["label"]).exists() for e in entries)
+
+
+def test_a_volume_that_is_not_a_ct_in_hu_is_refused(tmp_path):
+    shape = (40, 40, 12)
+    liver = np.zeros(shape, bool)
+    liver[8:32, 8:32, 2:10] = True
+    mask = tmp_path / "seg.nii.gz"
+    save_nifti(np.where(liver, 1, 0).astype(np.uint8), np.eye(4), mask)
+    scaled = tmp_path / "mr.nii.gz"  # intensities of an MR or a [0, 1]-scaled image, not HU
+    save_nifti(np.where(liver, 900.0, 300.0).astype(np.float32), np.eye(4), scaled)
+    with pytest.raises(RealBackgroundError, match="not a CT in HU"):
+        RealBackground.read(scaled, mask, liver_value=1)
+    nan = tmp_path / "nan.nii.gz"
+    image = np.where(liver, 60.0, 0.0).astype(np.float32)
+    image[0, 0, 0] = np.nan
+    save_nifti(image, np.eye(4), nan)
+    with pytest.raises(RealBackgroundError, match="1 NaN"):
+        RealBackground.read(nan, mask, liver_value=1)

@@ -45,6 +45,7 @@ from liver3d.phantoms.geometry import PatientGrid
 from liver3d.phantoms.lesions import plant_lesions
 
 MAX_LESIONS = 6  # lesions per variant are drawn from 0..MAX_LESIONS: some variants stay tumor-free
+LIVER_HU_RANGE = (-60.0, 250.0)  # a fatty liver reaches about -40 HU, an enhanced one stays far below 250
 KERNEL_SIGMA_VOX = 0.6  # smoothing of the restored noise (in-plane voxels): CT noise is not white
 
 
@@ -79,11 +80,19 @@ class RealBackground:
                 f"{mask_path}: only {int(liver.sum())} voxels have the liver value {liver_value}; is it the right mask?"
             )
         hu = ct.array
+        if not np.isfinite(hu).all():
+            raise RealBackgroundError(f"{ct_path}: {int((~np.isfinite(hu)).sum())} NaN or infinite voxels")
         inner = ndimage.binary_erosion(liver, iterations=2) if liver.sum() > 5000 else liver
         residual = hu - ndimage.gaussian_filter(hu, (1.0, 1.0, 0.5))
         spread = residual[inner]
         noise_sd = float(1.4826 * np.median(np.abs(spread - np.median(spread))))  # robust SD
-        return cls(ct, liver, float(np.median(hu[inner])), noise_sd, str(ct_path))
+        liver_hu = float(np.median(hu[inner]))
+        if not LIVER_HU_RANGE[0] <= liver_hu <= LIVER_HU_RANGE[1]:
+            raise RealBackgroundError(
+                f"{ct_path}: the liver's median is {liver_hu:.0f} HU, outside {LIVER_HU_RANGE}: "
+                "not a CT in HU, or the mask's value is not the liver"
+            )
+        return cls(ct, liver, liver_hu, noise_sd, str(ct_path))
 
 
 def plant_variant(
