@@ -124,3 +124,36 @@ def test_a_volume_that_is_not_a_ct_in_hu_is_refused(tmp_path):
     save_nifti(image, np.eye(4), nan)
     with pytest.raises(RealBackgroundError, match="1 NaN"):
         RealBackground.read(nan, mask, liver_value=1)
+
+
+def test_the_release_training_chain_takes_real_background_cases_without_a_tissue_map(real_ct, tmp_path):
+    """The stage-2 release recipe trains on phantoms (with tissue maps) and real-background cases (without)."""
+    from monai.bundle import ConfigParser
+
+    from liver3d.paths import REPO_ROOT
+    from liver3d.phantoms.dataset import write_phantom_dataset
+
+    ct, mask, _ = real_ct
+    real = json.loads(
+        write_real_background_dataset(ct, mask, tmp_path / "r", "delayed", 1, liver_value=5).read_text()
+    )
+    phantom_list = write_phantom_dataset(
+        tmp_path / "p", 1, seed=3, shape=(64, 64, 32), n_tumors=2, tissues=True
+    )
+    phantom = json.loads(phantom_list.read_text())["training"][0]
+    assert "tissue" in phantom and "tissue" not in real["training"][0]
+    configs = REPO_ROOT / "bundles" / "liver_tumor_seg" / "configs"
+    parser = ConfigParser()
+    parser.read_config(
+        [
+            str(configs / f)
+            for f in ("train.json", "train_release.json", "train_stage2.json", "train_release_stage2.json")
+        ]
+    )
+    parser.update({"roi_size": [32, 32, 16], "bundle_root": str(tmp_path / "b")})
+    chain = parser.get_parsed_content("train#preprocessing")
+    for folder, entry in ((tmp_path / "r", real["training"][0]), (tmp_path / "p", phantom)):
+        entry = {k: str(folder / v) if k in ("image", "label", "tissue") else v for k, v in entry.items()}
+        for patch in chain(entry):
+            assert tuple(patch["image"].shape) == (1, 32, 32, 16) and "tissue" not in patch
+            assert set(patch["label"].unique().tolist()) <= {0.0, 1.0, 2.0}
