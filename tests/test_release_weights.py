@@ -132,7 +132,7 @@ def test_segment_warns_when_the_field_of_view_holds_no_liver(tmp_path, capsys):
     # (not to the right of the body's centre) or the volume check must say the result is not a liver.
     assert "WARNING" in out and "no liver" in out
     report = json.loads((tmp_path / "out" / "thigh_report" / "report.json").read_text(encoding="utf-8"))
-    assert {"no_liver", "liver_position"} & {w["code"] for w in report["warnings"]}
+    assert {"no_liver", "liver_position", "body_size"} & {w["code"] for w in report["warnings"]}
 
 
 def test_viewer_offers_the_shipped_model_without_a_registry():

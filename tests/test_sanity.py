@@ -1,5 +1,7 @@
 """Plausibility checks of ``liver3d segment`` (:mod:`liver3d.inference.sanity`) on hand-made volumes."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -192,3 +194,31 @@ def test_with_the_ct_a_liver_in_the_middle_of_the_body_is_doubted():
     right[60:85, 35:65, 10:30] = 1  # centre at index 72: 45 mm to the right
     assert "liver_position" in {c.code for c in check_segmentation(centred, affine, ct)}
     assert "liver_position" not in {c.code for c in check_segmentation(right, affine, ct)}
+
+
+def _body_ct(width_mm: float, shape=(200, 100, 40), spacing=2.0) -> np.ndarray:
+    """Air with an elliptic body ``width_mm`` wide (left-right, first axis) and 140 mm deep, at 40 HU."""
+    x = (np.arange(shape[0]) - (shape[0] - 1) / 2) * spacing
+    y = (np.arange(shape[1]) - (shape[1] - 1) / 2) * spacing
+    inside = (x[:, None] / (width_mm / 2)) ** 2 + (y[None, :] / 70.0) ** 2 < 1
+    return np.repeat(np.where(inside, 40.0, -1000.0)[:, :, None], shape[2], axis=2)
+
+
+@pytest.mark.parametrize(("width", "flagged"), [(160.0, True), (190.0, True), (260.0, False), (340.0, False)])
+def test_a_body_narrower_than_an_abdomen_means_no_liver(width, flagged):
+    ct = _body_ct(width)
+    label = np.zeros(ct.shape, np.uint8)
+    label[100:130, 35:65, 5:35] = 1  # 216 mL, 0-60 mm right of the body's centre
+    codes = _codes(check_segmentation(label, RAS_2MM, ct))
+    assert ("body_size" in codes) is flagged
+    if flagged:
+        message = next(c.message for c in check_segmentation(label, RAS_2MM, ct) if c.code == "body_size")
+        measured = float(re.search(r"only (\d+) mm wide", message).group(1))
+        assert "no liver" in message and abs(measured - width) <= 8  # on the 2-voxel subsampled grid
+
+
+def test_a_body_cut_by_the_field_of_view_is_not_measured():
+    ct = _body_ct(500.0)  # wider than the 400 mm image: the flanks are cut, the width is unknown
+    label = np.zeros(ct.shape, np.uint8)
+    label[100:130, 35:65, 5:35] = 1
+    assert "body_size" not in _codes(check_segmentation(label, RAS_2MM, ct))

@@ -19,6 +19,10 @@ Result checks (on the label map, 0 background, 1 liver, 2 tumor):
   of the body's centre (real and phantom livers sit 40-75 mm to the right; a "liver" found in a head or a thigh
   sits in the middle), without it, on the left half of the image (a wrong orientation in the header, situs
   inversus, or no liver in the field of view at all);
+- ``body_size``: with the CT, the body is narrower than 200 mm from left to right where the liver was found
+  (an adult abdomen at the liver's level is about 250-400 mm wide; a thigh or a head 150-200 mm), and the body
+  does not reach the image's sides (a field of view that cuts the flanks says nothing about the width): the
+  field of view most likely holds no liver. Made for adults, like the volume band above;
 - ``lesion_outside_liver``: a "lesion" of more than 1 mL whose border touches liver for less than 30% of its
   surface: most likely a neighbouring organ (heart above the dome, stomach, bowel, kidney) taken for tumor;
 - ``lesion_too_large``: a lesion larger than the liver that holds it.
@@ -75,6 +79,7 @@ def check_ct_intensities(hu: np.ndarray) -> list[Caution]:
 
 
 LIVER_RIGHT_OF_BODY_MM = 15.0
+ABDOMEN_WIDTH_MIN_MM = 200.0
 
 
 def check_segmentation(label: np.ndarray, affine: np.ndarray, ct: np.ndarray | None = None) -> list[Caution]:
@@ -109,6 +114,16 @@ def check_segmentation(label: np.ndarray, affine: np.ndarray, ct: np.ndarray | N
     body = None
     if ct is not None and np.shape(ct) == label.shape:
         body = np.asarray(ct)[::2, ::2, ::2] > -300
+    width = _body_width_mm(liver, affine, body) if body is not None else None
+    if width is not None and width < ABDOMEN_WIDTH_MIN_MM:
+        cautions.append(
+            Caution(
+                "body_size",
+                f"the body is only {width:.0f} mm wide where the liver was found (an adult abdomen there is "
+                f"250-400 mm): most likely no liver in the field of view (a limb or a head), so the liver and "
+                "lesions of this result are not meaningful",
+            )
+        )
     side = _liver_side_mm(liver, affine, body)
     if side is not None and body is not None and side < LIVER_RIGHT_OF_BODY_MM:
         cautions.append(
@@ -139,6 +154,25 @@ def _touches_scan_ends(mask: np.ndarray) -> bool:
         if first.any() or last.any():
             return True
     return False
+
+
+def _body_width_mm(liver: np.ndarray, affine: np.ndarray, body: np.ndarray) -> float | None:
+    """Left-right extent (mm) of the largest body component (``body``: a mask on the grid subsampled by 2) over
+    the axial slices that hold liver; None when the body reaches the image's left or right side."""
+    axes = np.asarray(affine)[:3, :3]
+    lr, si = int(np.argmax(np.abs(axes[0]))), int(np.argmax(np.abs(axes[2])))
+    if lr == si or not body.any():
+        return None
+    rows = np.flatnonzero(np.moveaxis(liver, si, 0).reshape(liver.shape[si], -1).any(1)) // 2
+    slab = np.take(body, np.arange(rows.min(), min(rows.max() + 1, body.shape[si])), axis=si)
+    components, count = ndimage.label(slab)
+    if count == 0:
+        return None
+    largest = components == 1 + int(np.argmax(ndimage.sum_labels(slab, components, np.arange(1, count + 1))))
+    extent = np.flatnonzero(np.moveaxis(largest, lr, 0).reshape(largest.shape[lr], -1).any(1))
+    if extent[0] == 0 or extent[-1] == largest.shape[lr] - 1:
+        return None
+    return float((extent[-1] - extent[0] + 1) * 2 * np.linalg.norm(axes[:, lr]))
 
 
 def _liver_side_mm(liver: np.ndarray, affine: np.ndarray, body: np.ndarray | None = None) -> float | None:
