@@ -21,7 +21,7 @@ COMMANDS = {
     "split": ("liver3d.split", "patient-level train/validation/test or k-fold splits"),
     "phantoms": ("liver3d.phantoms.__main__", "CT phantoms with labels and dataset.json"),
     "real-background": (
-        "liver3d.phantoms.real_background",
+        "liver3d.phantoms.real_background.__main__",
         "synthetic lesions planted in a real CT's liver (training data)",
     ),
     "images2d": ("liver3d.phantoms.images2d.__main__", "labelled 2D images for the 2D studies"),

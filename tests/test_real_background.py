@@ -14,10 +14,10 @@ from liver3d.phantoms.contrast import Phase
 from liver3d.phantoms.real_background import (
     RealBackground,
     RealBackgroundError,
-    main,
     plant_variant,
     write_real_background_dataset,
 )
+from liver3d.phantoms.real_background.__main__ import main
 
 NOISE_SD = 10.0
 

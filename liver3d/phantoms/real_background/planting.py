@@ -25,16 +25,13 @@ validate a model trained on it.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-from liver3d.errors import InputError
 from liver3d.geometry import Volume
 from liver3d.io.nifti import save_nifti
 from liver3d.io.readers import read_volume
@@ -188,43 +185,3 @@ def write_real_background_dataset(
     path = out_dir / "dataset.json"
     path.write_text(json.dumps(dataset, indent=2), encoding="utf-8")
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m liver3d.phantoms.real_background",
-        description=__doc__.splitlines()[0],
-    )
-    parser.add_argument("--ct", required=True, help="a real CT (NIfTI file or DICOM series folder), in HU")
-    parser.add_argument("--liver-mask", required=True, help="its label map, on the CT's grid")
-    parser.add_argument(
-        "--liver-value", type=int, default=1, help="the liver's value in the mask (TotalSegmentator: 5)"
-    )
-    parser.add_argument(
-        "--phase", required=True, choices=[p.value for p in Phase], help="the CT's contrast phase"
-    )
-    parser.add_argument("--cases", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--prefix", default="real_bg", help="case-id prefix (and patient id)")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    try:
-        path = write_real_background_dataset(
-            args.ct,
-            args.liver_mask,
-            args.out,
-            args.phase,
-            args.cases,
-            args.seed,
-            args.liver_value,
-            args.prefix,
-        )
-    except (InputError, OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.cases} variants of {args.ct} and {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
