@@ -112,6 +112,26 @@ the only real validation::
         --epochs-stage2 20 --budget-min-stage2 30 --ensemble-with release_data/rel020 \
         --export-to release_data/rb_m2/release_ens
 
+Member 1 on the same real backgrounds (2026-12-06; committed before it runs, after 0.4.0 shipped member 2's run
+above): the shipped member 1 (the 0.2.0 ``stage2.pt``) continues on the same 576 cases with the same schedule,
+training seed 5; the pair (member 1 and member 2, both continued) is then assembled with member 1's export as the
+base (the second command skips member 2's finished training and only exports)::
+
+    mkdir -p release_data/rb_m1
+    ln -s ../member2/phantoms_train release_data/rb_m1/phantoms_train
+    ln -s ../member2/phantoms_val release_data/rb_m1/phantoms_val
+    python scripts/train_release.py --work release_data/rb_m1 --seed 110 --val-seed 200 \
+        --mix-with release_data/gen20_train release_data/real_dicom_bg \
+        --init-from release_data/rel020 --train-seed 5 --stages stage2 --learning-rate 0.0005 \
+        --epochs-stage2 20 --budget-min-stage2 30 --export-to release_data/rb_m1/release
+    python scripts/train_release.py --work release_data/rb_m2 --seed 110 --val-seed 200 \
+        --mix-with release_data/gen20_train release_data/real_dicom_bg \
+        --init-from release_data/member2/release --train-seed 4 --stages stage2 --learning-rate 0.0005 \
+        --epochs-stage2 20 --budget-min-stage2 30 --ensemble-with release_data/rb_m1/release \
+        --export-to release_data/rb_m12/release
+
+It ships only when it beats 0.4.0 on the validation phantoms and does not lose liver Dice on the NIfTI scan.
+
 Any of these members joins the shipped release as an ensemble member with the same command plus
 ``--ensemble-with bundles/liver_tumor_seg/models/release --export-to <folder>`` (training is skipped when its
 stage is done): only when the ensemble is better on validation (see the model card).
