@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from liver3d.errors import InputError
 from liver3d.phantoms.contrast import Phase
 from liver3d.phantoms.real_background.planting import __doc__ as PLANTING_DOC
 from liver3d.phantoms.real_background.planting import write_real_background_dataset
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             args.liver_value,
             args.prefix,
         )
-    except (InputError, OSError, ValueError) as err:
+    except (OSError, ValueError) as err:  # InputError (one line: the file and the problem) is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {args.cases} variants of {args.ct} and {path}")
