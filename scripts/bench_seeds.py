@@ -66,13 +66,21 @@ def main(argv=None) -> int:
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--set", nargs="*", default=[], help="KEY=VALUE overrides for every run")
-    p.add_argument("--floor", nargs="*", default=[], help="KEY=VALUE: a metric's floor")
+    p.add_argument(
+        "--floor", nargs="*", default=[], help="KEY=VALUE: a metric's floor (split at the last '=')"
+    )
     p.add_argument("--work", default=str(ROOT / "bench_out" / "seeds"))
     args = p.parse_args(argv)
     configs = ROOT / "bundles" / args.bundle / "configs"
     runs = [args.configs] + [group.split(",") for group in args.then]
     overrides = [kv.split("=", 1) for kv in args.set]
-    floors = {k: float(v) for k, v in (f.split("=", 1) for f in args.floor)}
+    floors = {}
+    for floor in args.floor:  # KEY=VALUE; the key may hold '=' itself (a row picked by name=value)
+        key, _, value = floor.rpartition("=")
+        try:
+            floors[key] = float(value)
+        except ValueError:
+            p.error(f"--floor {floor}: expected KEY=NUMBER")
     work = Path(args.work)
     values: dict[str, list[float]] = {m.split(":", 1)[1]: [] for m in args.metric}
     seconds = []

@@ -71,3 +71,19 @@ def test_each_seed_trains_then_runs_the_follow_up_configs_in_the_same_root(tmp_p
     record = json.loads((tmp_path / "seeds.json").read_text())
     assert record["summary"]["balanced_accuracy"]["values"] == pytest.approx([0.7, 0.8])
     assert record["below_floor"] == {"balanced_accuracy": [0]}
+
+
+def test_a_floor_on_a_row_picked_by_name_splits_at_the_last_equals_sign(tmp_path, monkeypatch):
+    def fake_call(cmd, **kwargs):
+        root = Path(cmd[cmd.index("--bundle_root") + 1])
+        rows = [{"structure": "liver", "iou": 0.4}, {"structure": "tumor", "iou": 0.1 + 0.1 * len(root.name)}]
+        (root / "cam.json").write_text(json.dumps({"summary": rows}))
+        return 0
+
+    monkeypatch.setattr(bench_seeds.subprocess, "call", fake_call)
+    common = ["--bundle", "liver_slice_cls", "--configs", "train.json", "--metric",
+              "cam.json:summary.structure=tumor.iou", "--seeds", "0", "--work", str(tmp_path)]  # fmt: skip
+    assert bench_seeds.main([*common, "--floor", "summary.structure=tumor.iou=0.5"]) == 0  # 0.7 >= 0.5
+    assert bench_seeds.main([*common, "--floor", "summary.structure=tumor.iou=0.8"]) == 1
+    with pytest.raises(SystemExit):
+        bench_seeds.main([*common, "--floor", "summary.structure=tumor.iou"])  # no number: a usage error

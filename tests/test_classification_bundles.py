@@ -153,12 +153,16 @@ class _EchoEvaluator(CamEvaluator):
         return image.as_tensor().numpy()[[0] * len(self.structures)], np.zeros((1, 2))
 
 
-@pytest.mark.parametrize("bundle, mode", [(SLICE, "slices"), (VOLUME, "volume")])
-def test_cam_volumes_come_back_on_the_input_grid(phantom_dir, tmp_path, bundle, mode):
+@pytest.mark.parametrize(
+    "bundle, mode, liver_roi", [(SLICE, "slices", False), (SLICE, "slices", True), (VOLUME, "volume", False)]
+)
+def test_cam_volumes_come_back_on_the_input_grid(phantom_dir, tmp_path, bundle, mode, liver_roi):
     """Restacking + inversion (orientation, resize, crop) puts every voxel back where it came from: the
     'CAM' made of the preprocessed CT matches the windowed CT read from disk, in LPS and LAS files alike."""
     overrides = (
-        {"image_size": 48} if mode == "slices" else {"input_size": [48, 48, 24], "pixdim": [3.0, 3.0, 3.0]}
+        {"image_size": 48, "liver_roi": liver_roi}
+        if mode == "slices"
+        else {"input_size": [48, 48, 24], "pixdim": [3.0, 3.0, 3.0]}
     )
     parser = _parser(bundle, ("train.json",), **overrides)
     dataset = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"]
@@ -178,7 +182,20 @@ def test_cam_volumes_come_back_on_the_input_grid(phantom_dir, tmp_path, bundle, 
         image = nib.load(entry["image"])
         np.testing.assert_allclose(affine, image.affine, atol=1e-4)
         expected = np.clip((np.asarray(image.dataobj, dtype=np.float32) - low) / (high - low), 0, 1)
-        inside = cam[0] > 0 if mode == "volume" else np.ones_like(expected, bool)  # the crop is zero outside
+        cropped = mode == "volume" or liver_roi
+        inside = cam[0] > 0 if cropped else np.ones_like(expected, bool)  # the crop is zero outside
+        if liver_roi:  # in-plane: the liver's box and its 20 mm margin; along z: every slice
+            label = np.asarray(nib.load(entry["label"]).dataobj)
+            spacing = nib.affines.voxel_sizes(image.affine)
+            kept = np.argwhere(cam[0] > 0)
+            liver = np.argwhere(label > 0)
+            for axis in range(3):
+                if abs(image.affine[2, axis]) > abs(image.affine[:2, axis]).max():  # the axial axis
+                    assert kept[:, axis].min() == 0 and kept[:, axis].max() == label.shape[axis] - 1
+                else:
+                    assert liver[:, axis].min() - kept[:, axis].min() <= 20 / spacing[axis] + 1
+                    assert kept[:, axis].max() - liver[:, axis].max() <= 20 / spacing[axis] + 1
+                    assert kept[:, axis].min() > 0 or liver[:, axis].min() * spacing[axis] < 20
 
         aligned = _correlation(cam[0], expected, inside)
         assert aligned > 0.8, (case["orientation"], aligned)  # resampling blurs, geometry must not move

@@ -111,6 +111,30 @@ def test_slice_classifier_inference_gives_slice_probabilities_and_cams(models, p
         assert np.allclose(cam.affine, image.affine, atol=1e-4)
 
 
+def test_slice_classifier_on_liver_crops_needs_the_liver_mask(models, phantom_dir, tmp_path, capsys):
+    source = sorted((phantom_dir / "imagesTr").glob("*.nii.gz"))[0]
+    configs = ["train.json", "evaluate_cam.json", "inference.json"]
+    with pytest.raises(SystemExit) as stop:
+        _run(models["slices"], configs, input=str(source), liver_roi=True, output_dir=str(tmp_path / "a"))
+    assert stop.value.code == 1
+    assert f"ERROR {source}: this model classifies slices of the liver ROI" in capsys.readouterr().err
+    assert not (tmp_path / "a" / "result.json").exists()
+    label = phantom_dir / "labelsTr" / source.name
+    _run(
+        models["slices"],
+        configs,
+        input=str(source),
+        input_label=str(label),
+        liver_roi=True,
+        output_dir=str(tmp_path / "b"),
+    )
+    record = read_result_manifest(tmp_path / "b")
+    assert record["settings"]["liver_roi"] is True
+    (case,) = record["cases"]
+    cam = nib.load(case["outputs"]["cam_liver"]["path"])  # the crop's geometry: test_classification_bundles
+    assert cam.shape == nib.load(source).shape and np.allclose(cam.affine, nib.load(source).affine, atol=1e-4)
+
+
 def test_volume_classifier_inference_needs_the_liver_mask_of_a_roi_model(
     models, phantom_dir, tmp_path, capsys
 ):

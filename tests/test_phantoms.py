@@ -489,6 +489,48 @@ def test_case_does_not_depend_on_dataset_size(tmp_path):
     assert np.array_equal(a, b)
 
 
+def test_lesion_free_twins_share_anatomy_and_patient_but_not_lesions(tmp_path):
+    datalist = write_phantom_dataset(tmp_path, cases=3, seed=0, shape=(64, 64, 32), twins=True)
+    entries = json.loads(datalist.read_text(encoding="utf-8"))["training"]
+    originals = [e for e in entries if "twin_of" not in e]
+    twins = {e["twin_of"]: e for e in entries if "twin_of" in e}
+    assert len(originals) == 3 and set(twins) == {e["case_id"] for e in originals if e["has_tumor"]}
+    assert twins, "seed 0's first cases have lesions"
+    for original in originals:
+        twin = twins.get(original["case_id"])
+        if twin is None:
+            continue
+        assert twin["patient_id"] == original["patient_id"] and not twin["has_tumor"] and not twin["tumors"]
+        label = np.asarray(nib.load(tmp_path / original["label"]).dataobj)
+        twin_label = np.asarray(nib.load(tmp_path / twin["label"]).dataobj)
+        assert np.array_equal(label > 0, twin_label > 0)  # the same liver, lesions included
+        assert (label == 2).any() and not (twin_label == 2).any()
+        image = np.asarray(nib.load(tmp_path / original["image"]).dataobj).astype(float)
+        twin_image = np.asarray(nib.load(tmp_path / twin["image"]).dataobj).astype(float)
+        difference = np.abs(image - twin_image)
+        # outside the lesions only the noise draw differs; inside them the lesion itself
+        assert difference[label == 2].mean() > 2 * difference[label == 1].mean()
+
+
+def test_twins_keep_the_originals_unchanged(tmp_path):
+    plain = write_phantom_dataset(tmp_path / "a", cases=2, seed=0, shape=(32, 32, 16))
+    with_twins = write_phantom_dataset(tmp_path / "b", cases=2, seed=0, shape=(32, 32, 16), twins=True)
+    first = json.loads(plain.read_text(encoding="utf-8"))["training"][0]
+    assert json.loads(with_twins.read_text(encoding="utf-8"))["training"][0] == first
+    a = np.asarray(nib.load(tmp_path / "a" / first["image"]).dataobj)
+    b = np.asarray(nib.load(tmp_path / "b" / first["image"]).dataobj)
+    assert np.array_equal(a, b)
+
+
+def test_cli_writes_twins_when_asked(tmp_path, capsys):
+    args = ["--out", str(tmp_path), "--cases", "2", "--seed", "0", "--shape", "32", "32", "16"]
+    assert phantoms_main([*args, "--lesion-free-twins"]) == 0
+    entries = json.loads((tmp_path / "dataset.json").read_text(encoding="utf-8"))["training"]
+    n_twins = sum("twin_of" in e for e in entries)
+    assert n_twins >= 1 and len(entries) == 2 + n_twins
+    assert f"({n_twins} lesion-free twins among them)" in capsys.readouterr().out
+
+
 def test_cli_writes_dataset(tmp_path, capsys):
     assert (
         phantoms_main(["--out", str(tmp_path), "--cases", "2", "--seed", "0", "--shape", "32", "32", "16"])

@@ -7,6 +7,7 @@ with ``--real``) for a side-by-side look.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -41,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scan-range", choices=sorted(SCAN_RANGES), help="scan range (default: drawn)")
     parser.add_argument("--tumors", type=int, default=None, help="lesions per case (default: 0-8 at random)")
     parser.add_argument("--tissues", action="store_true", help="also write tissuesTr/ (tissue maps)")
+    parser.add_argument(
+        "--lesion-free-twins",
+        action="store_true",
+        help="after each case with lesions, also write its lesion-free twin (same patient and anatomy)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="parallel processes")
     parser.add_argument("--montage", action="store_true", help="write montage_phases.png (a case per phase)")
     parser.add_argument("--real", nargs="*", default=[], help="real CT files / DICOM folders for the montage")
@@ -61,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         phase=args.phase,
         scan_range=args.scan_range,
         tissues=args.tissues,
+        twins=args.lesion_free_twins,
     )
-    print(f"wrote {args.cases} cases and {path} in {time.perf_counter() - start:.1f} s")
+    written = json.loads(Path(path).read_text())["numTraining"]
+    twins = f" ({written - args.cases} lesion-free twins among them)" if args.lesion_free_twins else ""
+    print(f"wrote {written} cases{twins} and {path} in {time.perf_counter() - start:.1f} s")
     if args.montage:
         from liver3d.phantoms.montage import write_phase_montage
 

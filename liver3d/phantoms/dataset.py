@@ -48,12 +48,18 @@ def write_case(
     phase: str | None = None,
     scan_range: str | None = None,
     tissues: bool = False,
+    twin: bool = False,
 ) -> dict:
-    """Generate case ``index`` of dataset ``seed`` and write its image and label; return its datalist entry."""
+    """Generate case ``index`` of dataset ``seed`` and write its image and label; return its datalist entry.
+
+    ``twin``: write the case's lesion-free twin instead (``<case id>_twin``): the same patient, anatomy, phase
+    and acquisition settings with no lesions planted and its own noise draw (the generator draws lesions
+    after the anatomy, so everything before them is the same).
+    """
     case: PhantomCase = generate_phantom(
         np.random.default_rng([seed, index]),
         shape=shape,
-        n_tumors=n_tumors,
+        n_tumors=0 if twin else n_tumors,
         matrix=matrix,
         phase=phase,
         scan_range=scan_range,
@@ -68,7 +74,7 @@ def write_case(
     affine[:3, 3] += world_shift
     image, image_affine = reorient(case.image, affine, axcodes)
     label, _ = reorient(case.label, affine, axcodes)
-    case_id = _case_id(prefix, seed, index)
+    case_id = _case_id(prefix, seed, index) + ("_twin" if twin else "")
     image_rel, label_rel = f"imagesTr/{case_id}.nii.gz", f"labelsTr/{case_id}.nii.gz"
     save_nifti(image.astype(np.int16), image_affine, out_dir / image_rel)
     save_nifti(label.astype(np.uint8), image_affine, out_dir / label_rel)
@@ -83,6 +89,7 @@ def write_case(
         **extra,
         "case_id": case_id,
         "patient_id": f"P{seed:04d}-{index:04d}",
+        **({"twin_of": _case_id(prefix, seed, index)} if twin else {}),
         "orientation": axcodes,
         "shape": [int(n) for n in image.shape],
         "spacing_mm": [float(abs(v)) for v in nib.affines.voxel_sizes(image_affine)],
@@ -104,6 +111,14 @@ def write_case(
         "scan_range": case.params["scan_range"],
         "phantom": _rounded(case.params),
     }
+
+
+def write_case_and_twin(index: int, twins: bool = False, **case_options) -> list[dict]:
+    """Case ``index`` (:func:`write_case`) and, with ``twins`` and when it has lesions, its lesion-free twin."""
+    entry = write_case(index, **case_options)
+    if not (twins and entry["has_tumor"]):
+        return [entry]
+    return [entry, write_case(index, twin=True, **case_options)]
 
 
 def _rounded(value):
@@ -129,10 +144,14 @@ def write_phantom_dataset(
     phase: str | None = None,
     scan_range: str | None = None,
     tissues: bool = False,
+    twins: bool = False,
 ) -> Path:
     """Generate ``cases`` phantoms into ``out_dir``; return the path of its ``dataset.json``.
 
     Case ``i`` of seed ``s`` is the same whatever ``cases`` or ``workers`` are, so datasets can grow.
+    ``twins`` adds, after each case with lesions, its lesion-free twin (same patient id, so a split by
+    patient keeps the pair together): a slice classifier trained with twins can only tell a tumor slice from
+    a liver slice by the lesion, not by where in the liver the slice lies.
 
     Example:
         >>> write_phantom_dataset("phantoms", cases=4, seed=0, shape=(96, 96, 48))  # doctest: +SKIP
@@ -143,7 +162,8 @@ def write_phantom_dataset(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     job = partial(
-        write_case,
+        write_case_and_twin,
+        twins=twins,
         out_dir=out_dir,
         seed=seed,
         shape=shape,
@@ -156,9 +176,10 @@ def write_phantom_dataset(
     )
     if workers > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
-            entries = pool.map(job, range(cases))
+            written = pool.map(job, range(cases))
     else:
-        entries = [job(i) for i in range(cases)]
+        written = [job(i) for i in range(cases)]
+    entries = [entry for pair in written for entry in pair]
     return write_datalist(
         out_dir,
         entries,

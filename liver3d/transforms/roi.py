@@ -15,6 +15,7 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import CropForegroundd
 
+from liver3d.errors import InputError
 from liver3d.geometry import margin_voxels, voxel_spacing
 
 
@@ -80,6 +81,10 @@ class LiverROICropd(CropForegroundd):
         # the crop stays with the shared one, whose id Invertd checks. Setting the margin on the shared one
         # raced when CacheDataset fills its cache in threads (a case cropped with another's margin, so two
         # same-seed trainings differed).
+        if self.source_key not in data:
+            image = data.get(self.first_key(data), "input")
+            path = getattr(image, "meta", {}).get("filename_or_obj", "input")
+            raise InputError(path, f"no liver mask under {self.source_key!r} for the liver-ROI crop")
         cropper = copy.copy(self.cropper)
         cropper.margin = margin_voxels(self.margin_mm, voxel_spacing(data[self.source_key]))
         d = dict(data)
