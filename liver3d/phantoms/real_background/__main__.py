@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             args.prefix,
         )
     except (OSError, ValueError) as err:  # InputError (one line: the file and the problem) is a ValueError
-        print(f"error: {err}", file=sys.stderr)
+        print(f"ERROR {err}", file=sys.stderr)
         return 1
     print(f"wrote {args.cases} variants of {args.ct} and {path}")
     return 0
