@@ -40,6 +40,7 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
             "1",
             "--cls-image-size",
             "32",
+            "--cls-liver-roi",
             "--workers",
             "1",
             "--studies-2d",
@@ -67,6 +68,11 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
         "layer3",
     )
     assert models_overrides(tmp_path)["context"] == 3  # the 2.5D classifier, also what the viewer runs
+    assert models_overrides(tmp_path)["liver_roi"] is True  # --cls-liver-roi: the viewer asks for a mask
+    # and the classifier learns from the training phantoms and their lesion-free twins
+    assert "training with twins: " in out and "--lesion-free-twins" in out
+    twins = json.loads((tmp_path / "phantoms_twins" / "dataset.json").read_text())["training"]
+    assert any("twin_of" in e for e in twins) and sum("twin_of" not in e for e in twins) == 4
     assert "structured report" in out and "Liver volume" in out  # the demo ends with a report
     assert list(eval_dir.glob("*_report/report.json"))
     models = {e.task: e for e in load_registry(tmp_path / "app_models.json")}  # what the viewer offers
