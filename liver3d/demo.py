@@ -11,7 +11,7 @@
    phantoms; ``--cls-cam gradcam layer4`` is seed 000's choice): CAM volumes as NIfTI and the pseudo-mask
    IoU/Dice table next to seed 000's numbers. ``--cls-liver-roi`` trains it instead on the liver ROI of the
    training phantoms and their lesion-free twins, so that only the lesions tell a tumor slice from a liver
-   slice (with ``--cls-epochs 36 --cls-cam gradcam++ layer2``: see the bundle docs for what it gives);
+   slice (with ``--cls-epochs 36 --cls-cam gradcam++ layer3``: see the bundle docs for what it gives);
 6. the structured report (``python -m liver3d.report``) of one held-out case's segmentation;
 7. the three 2D studies (``image_cls_2d``: chest X-ray pneumonia, 4-class liver CT, 8-class multi-organ MRI) on
    generated 2D images: train, evaluate (threshold chosen on validation, confusion reports) and Grad-CAM boxes.
