@@ -131,6 +131,15 @@ def test_liver_roi_without_liver_keeps_the_whole_volume():
     assert out["image"].shape == (1, 8, 8, 8)
 
 
+def test_liver_roi_without_its_mask_names_the_image():
+    from liver3d.errors import InputError
+
+    img = MetaTensor(torch.randn(1, 8, 8, 8), meta={"filename_or_obj": "/data/ct.nii.gz"})
+    crop = LiverROICropd(["image", "label"], source_key="label", allow_missing_keys=True)
+    with pytest.raises(InputError, match=r"^/data/ct.nii.gz: no liver mask under 'label'"):
+        crop({"image": img})
+
+
 def test_balanced_patches_center_on_tumor_far_more_than_chance(entry):
     d = ct_preprocessing(pixdim=None, window=None)(dict(entry))
     tumor_fraction = float((d["label"] == 2).float().mean())
