@@ -74,7 +74,8 @@ def write_case(
     affine[:3, 3] += world_shift
     image, image_affine = reorient(case.image, affine, axcodes)
     label, _ = reorient(case.label, affine, axcodes)
-    case_id = _case_id(prefix, seed, index) + ("_twin" if twin else "")
+    original_id = _case_id(prefix, seed, index)
+    case_id = f"{original_id}_twin" if twin else original_id
     image_rel, label_rel = f"imagesTr/{case_id}.nii.gz", f"labelsTr/{case_id}.nii.gz"
     save_nifti(image.astype(np.int16), image_affine, out_dir / image_rel)
     save_nifti(label.astype(np.uint8), image_affine, out_dir / label_rel)
@@ -89,7 +90,7 @@ def write_case(
         **extra,
         "case_id": case_id,
         "patient_id": f"P{seed:04d}-{index:04d}",
-        **({"twin_of": _case_id(prefix, seed, index)} if twin else {}),
+        **({"twin_of": original_id} if twin else {}),
         "orientation": axcodes,
         "shape": [int(n) for n in image.shape],
         "spacing_mm": [float(abs(v)) for v in nib.affines.voxel_sizes(image_affine)],
