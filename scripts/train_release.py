@@ -181,6 +181,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--resume-unfinished", action="store_true", help="continue stages a budget stopped")
     p.add_argument("--init-from", default=None, help="release folder whose <stage>.pt weights start training")
     p.add_argument(
+        "--init-member",
+        type=int,
+        default=1,
+        help="start from ensemble member K of --init-from (<stage>_m<K>.pt; 1, the default: <stage>.pt)",
+    )
+    p.add_argument(
         "--from-scratch",
         action="store_true",
         help="trained stages start from random weights; --init-from then only supplies the stages not trained",
@@ -266,7 +272,7 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         "--progress_bar", "False",
     ]  # fmt: skip
     if args.init_from and not args.from_scratch:
-        cmd += ["--init_weights", str(Path(args.init_from) / f"{stage}.pt")]
+        cmd += ["--init_weights", str(Path(args.init_from) / f"{member_name(stage, args.init_member)}.pt")]
     if args.learning_rate is not None:
         cmd += ["--learning_rate", str(args.learning_rate)]
     if args.train_seed is not None:
@@ -301,6 +307,7 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
         "best_metric": best_metric(log),
         "config_files": STAGES[stage],
         "init_from": None if args.from_scratch else args.init_from,
+        "init_member": None if args.from_scratch else member_name(stage, args.init_member),
         "learning_rate": args.learning_rate,
         "train_seed": args.train_seed,
         "config_overrides": list(args.set),
@@ -312,10 +319,22 @@ def train_stage(stage: str, args: argparse.Namespace, work: Path) -> dict:
     return record
 
 
-def previous_record(release: Path, stage: str) -> dict:
-    """The training record of a stage exported unchanged from ``release`` (its ``training.json``)."""
+def member_name(stage: str, member: int) -> str:
+    """The file stem of ensemble member ``member`` (1-based) of ``stage`` in a release folder."""
+    if member < 1:
+        raise SystemExit(f"--init-member {member}: members count from 1")
+    return stage if member == 1 else f"{stage}_m{member}"
+
+
+def previous_record(release: Path, stage: str, member: int = 1) -> dict:
+    """The training record of a stage (its ensemble member ``member``) in ``release``'s ``training.json``."""
     training = release / "training.json"
-    record = json.loads(training.read_text(encoding="utf-8"))["stages"][stage] if training.is_file() else {}
+    record = {}
+    if training.is_file():
+        written = json.loads(training.read_text(encoding="utf-8"))
+        if member > 1:
+            written = written.get("ensemble_members", {}).get(member_name(stage, member), {})
+        record = written.get("stages", {}).get(stage, {})
     return {**record, "exported_from": str(release)}
 
 
@@ -430,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
         if stage in args.stages:
             records[stage] = train_stage(stage, args, work)
             if args.init_from and not args.from_scratch:
-                records[stage]["started_from"] = previous_record(Path(args.init_from), stage)
+                records[stage]["started_from"] = previous_record(
+                    Path(args.init_from), stage, args.init_member
+                )
         else:
             records[stage] = previous_record(Path(args.init_from), stage)
     if not args.skip_export:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from script_utils import load_script
 
 from liver3d.data import load_datalist
@@ -90,3 +91,32 @@ def test_a_wrong_release_folder_stops_before_any_phantom_or_training(tmp_path, m
             ) and "not a release folder (no manifest.json or training.json)" in str(stop)
         else:
             raise AssertionError(f"{flag} with a missing folder did not stop")
+
+
+def test_training_can_start_from_a_later_ensemble_member(tmp_path, monkeypatch):
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "training.json").write_text(
+        json.dumps(
+            {
+                "stages": {"stage2": {"epochs_done": 44}},
+                "ensemble_members": {"stage2_m2": {"stages": {"stage2": {"epochs_done": 52}}}},
+            }
+        )
+    )
+    assert train_release.previous_record(release, "stage2")["epochs_done"] == 44
+    assert train_release.previous_record(release, "stage2", member=2)["epochs_done"] == 52
+    calls = []
+
+    def call(cmd, **kwargs):
+        calls.append(cmd)
+        return 1  # stop right after the command is built
+
+    monkeypatch.setattr(train_release.subprocess, "call", call)
+    monkeypatch.setattr(train_release, "training_datalist", lambda work, mix: work / "phantoms_train")
+    args = train_release.parse_args(["--init-from", str(release), "--init-member", "2", "--stages", "stage2"])
+    with pytest.raises(SystemExit, match="training failed"):
+        train_release.train_stage("stage2", args, tmp_path / "work")
+    assert calls[0][calls[0].index("--init_weights") + 1] == str(release / "stage2_m2.pt")
+    with pytest.raises(SystemExit, match="members count from 1"):
+        train_release.member_name("stage2", 0)

@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--phase", required=True, choices=[p.value for p in Phase], help="the CT's contrast phase"
     )
+    parser.add_argument(
+        "--to-phases",
+        nargs="+",
+        choices=[p.value for p in Phase],
+        help="each variant draws its phase from these; the CT's tissues are moved to it first "
+        "(needs the scan's full TotalSegmentator map as --liver-mask)",
+    )
     parser.add_argument("--cases", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prefix", default="real_bg", help="case-id prefix (and patient id)")
@@ -39,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             args.liver_value,
             args.prefix,
+            args.to_phases,
         )
     except (OSError, ValueError) as err:  # InputError (one line: the file and the problem) is a ValueError
         print(f"ERROR {err}", file=sys.stderr)

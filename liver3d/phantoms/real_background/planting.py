@@ -5,7 +5,9 @@ synthetic tumors. Here the lesions are the phantoms' own (:func:`~liver3d.phanto
 every type, size and place, with the appearance of the CT's contrast phase), planted into the liver of a real
 CT given its liver mask (for example a TotalSegmentator output, where liver = 5):
 
-1. the CT and its mask are read, checked to share one grid and put in RAS order;
+1. the CT and its mask are read, checked to share one grid and put in RAS order; with ``--to-phases`` a
+   variant may first be moved to another contrast phase (:mod:`.phase_change`, from the scan's full
+   TotalSegmentator map), so that one real scan appears in every phase;
 2. the liver's density is measured on the CT (its median HU), the other phase densities are drawn from the
    phase's table (:mod:`liver3d.phantoms.contrast`), and enhanced vessels are the liver voxels far brighter
    than the liver;
@@ -20,12 +22,13 @@ Variant ``i`` of seed ``s`` is always the same. A real CT used this way is train
 validate a model trained on it.
 
     python -m liver3d.phantoms.real_background --ct CT --liver-mask MASK --liver-value 5 \\
-        --phase portal_venous --cases 96 --seed 0 --out DIR
+        --phase portal_venous --cases 96 --seed 0 --out DIR \\
+        [--to-phases non_contrast arterial portal_venous delayed]
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +43,12 @@ from liver3d.phantoms.contrast import Phase, draw_phase_densities
 from liver3d.phantoms.dataset import write_datalist
 from liver3d.phantoms.geometry import PatientGrid
 from liver3d.phantoms.lesions import plant_lesions
+from liver3d.phantoms.real_background.phase_change import (
+    TOTALSEGMENTATOR_TISSUES,
+    TissueShift,
+    change_phase,
+    target_densities,
+)
 
 MAX_LESIONS = 6  # lesions per variant are drawn from 0..MAX_LESIONS: some variants stay tumor-free
 LIVER_HU_RANGE = (-60.0, 250.0)  # a fatty liver reaches about -40 HU, an enhanced one stays far below 250
@@ -52,9 +61,10 @@ class RealBackgroundError(InputError):
 
 @dataclass(frozen=True)
 class RealBackground:
-    """A real CT in RAS order (HU, float32), its liver mask, and what was measured on it."""
+    """A real CT in RAS order (HU, float32), its label map and liver mask, and what was measured on it."""
 
     ct: Volume
+    label_map: np.ndarray
     liver: np.ndarray
     liver_hu: float
     noise_sd_hu: float
@@ -71,7 +81,8 @@ class RealBackground:
                 mask_path,
                 f"the liver mask's grid {mask.shape} does not match the CT's {ct.shape} ({ct_path})",
             )
-        liver = ct.with_array(np.asarray(aligned) == liver_value).to_ras().array
+        label_map = ct.with_array(np.asarray(aligned)).to_ras().array
+        liver = label_map == liver_value
         ct = ct.as_float32().to_ras()
         if liver.sum() < 1000:
             raise RealBackgroundError(
@@ -92,7 +103,12 @@ class RealBackground:
                 f"the liver's median is {liver_hu:.0f} HU, outside {LIVER_HU_RANGE}: "
                 "not a CT in HU, or the mask's value is not the liver",
             )
-        return cls(ct, liver, liver_hu, noise_sd, str(ct_path))
+        return cls(ct, label_map, liver, liver_hu, noise_sd, str(ct_path))
+
+    def in_phase(self, targets: dict[str, float]) -> tuple[RealBackground, list[TissueShift]]:
+        """This CT with its labelled phase-dependent tissues moved to ``targets`` (:mod:`.phase_change`)."""
+        hu, shifts = change_phase(self.ct.array, self.label_map, self.liver, self.noise_sd_hu, targets)
+        return replace(self, ct=self.ct.with_array(hu), liver_hu=shifts[0].target_hu), shifts
 
 
 def plant_variant(
@@ -125,19 +141,43 @@ def write_real_background_dataset(
     seed: int = 0,
     liver_value: int = 1,
     prefix: str = "real_bg",
+    to_phases: list[str] | None = None,
 ) -> Path:
-    """Write ``cases`` variants of a real CT with synthetic lesions; return the path of their ``dataset.json``."""
+    """Write ``cases`` variants of a real CT with synthetic lesions; return the path of their ``dataset.json``.
+
+    ``phase`` is the CT's own contrast phase. With ``to_phases``, each variant draws its phase from that list
+    and, when it differs from ``phase``, the CT's tissues are moved to it first (:mod:`.phase_change`; the
+    mask must then be the scan's full TotalSegmentator map).
+    """
     if cases < 1:
         raise ValueError(f"cases must be >= 1, got {cases}")
     background = RealBackground.read(ct_path, mask_path, liver_value)
     phase_ = Phase(phase)
+    targets_ = [Phase(p) for p in to_phases or [phase]]
+    if (
+        any(p is not phase_ for p in targets_)
+        and not np.isin(
+            background.label_map, [i for ids in TOTALSEGMENTATOR_TISSUES.values() for i in ids]
+        ).any()
+    ):
+        raise RealBackgroundError(
+            mask_path,
+            "another contrast phase needs the scan's full TotalSegmentator label map; "
+            "this mask labels none of its phase-dependent tissues besides the liver",
+        )
     out_dir = Path(out_dir)
     affine = background.ct.affine
     spacing = [float(s) for s in background.ct.spacing]
     entries = []
     for index in range(cases):
         rng = np.random.default_rng([seed, index])
-        hu, label, lesions = plant_variant(background, phase_, rng, int(rng.integers(0, MAX_LESIONS + 1)))
+        count = int(rng.integers(0, MAX_LESIONS + 1))
+        phase_rng = np.random.default_rng([seed, index, 1])  # its own stream: variants without it unchanged
+        variant_phase = targets_[int(phase_rng.integers(len(targets_)))] if to_phases else phase_
+        variant, shifts = background, []
+        if variant_phase is not phase_:
+            variant, shifts = background.in_phase(target_densities(phase_rng, variant_phase))
+        hu, label, lesions = plant_variant(variant, variant_phase, rng, count)
         case_id = f"{prefix}_s{seed}_{index:03d}"
         image_rel, label_rel = f"imagesTr/{case_id}.nii.gz", f"labelsTr/{case_id}.nii.gz"
         save_nifti(np.clip(np.round(hu), -1024, 3071).astype(np.int16), affine, out_dir / image_rel)
@@ -161,13 +201,17 @@ def write_real_background_dataset(
                     }
                     for t in lesions
                 ],
-                "phase": phase_.value,
+                "phase": variant_phase.value,
                 "real_background": {
                     "ct": str(ct_path),
                     "liver_mask": str(mask_path),
                     "liver_value": liver_value,
+                    "phase": phase_.value,
                     "liver_hu": round(background.liver_hu, 1),
                     "noise_sd_hu": round(background.noise_sd_hu, 1),
+                    "phase_change_hu": {
+                        t.tissue: [round(t.median_hu, 1), round(t.target_hu, 1)] for t in shifts
+                    },
                 },
             }
         )
