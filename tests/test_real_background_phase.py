@@ -143,3 +143,17 @@ def test_another_phase_without_a_full_label_map_is_one_line(scene_files, tmp_pat
     err = capsys.readouterr().err.strip()
     assert code == 1 and err.count("\n") == 0 and err.startswith(f"ERROR {liver_only}: ")
     assert not (tmp_path / "o" / "dataset.json").exists()
+
+
+def test_the_command_writes_a_montage_of_the_phases_beside_the_ct(scene_files, tmp_path, capsys):
+    ct, seg = scene_files
+    out = tmp_path / "cli"
+    args = ["--ct", str(ct), "--liver-mask", str(seg), "--liver-value", "5", "--phase", "portal_venous"]
+    phases = ["--to-phases", "non_contrast", "delayed", "--cases", "3", "--out"]
+    assert main([*args, *phases, str(out), "--montage"]) == 0
+    png = out / "montage_phases.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = tmp_path / "missing.nii.gz"
+    assert main([*args, *phases, str(tmp_path / "o2"), "--montage", "--real", str(missing)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"ERROR {missing}: not found (--real)" and not (tmp_path / "o2").exists()

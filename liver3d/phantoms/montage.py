@@ -33,3 +33,28 @@ def write_phase_montage(
         volume = read_volume(source)
         cases.append((f"real CT: {Path(source).name}", volume.array, None, volume.affine))
     return save_phase_montage(cases, path, columns=per_phase)
+
+
+def write_dataset_montage(
+    dataset_json: str | Path, path: str | Path, real: Sequence[str | Path] = (), columns: int = 2
+) -> Path:
+    """The first case of each contrast phase in a ``dataset.json`` (for example real-background variants in
+    every phase, ``liver3d real-background --to-phases ... --montage``) and each real CT given, one figure."""
+    from liver3d.data import load_datalist
+
+    dataset_json = Path(dataset_json)
+    firsts: dict[str, dict] = {}
+    for entry in load_datalist(dataset_json):
+        firsts.setdefault(entry.get("phase", "?"), entry)
+    cases = []
+    for phase in [p.value for p in Phase if p.value in firsts] + sorted(
+        set(firsts) - {p.value for p in Phase}
+    ):
+        entry = firsts[phase]
+        volume, label = read_volume(entry["image"]), read_volume(entry["label"])
+        title = f"{entry['case_id']}: {phase}"
+        cases.append((title, volume.array, np.asarray(label.array), volume.affine))
+    for source in real:
+        volume = read_volume(source)
+        cases.append((f"real CT: {Path(source).name}", volume.array, None, volume.affine))
+    return save_phase_montage(cases, path, columns=columns)

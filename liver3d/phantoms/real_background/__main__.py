@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from liver3d.errors import InputError
 from liver3d.phantoms.contrast import Phase
 from liver3d.phantoms.real_background.planting import __doc__ as PLANTING_DOC
 from liver3d.phantoms.real_background.planting import write_real_background_dataset
@@ -31,12 +33,21 @@ def main(argv: list[str] | None = None) -> int:
         help="each variant draws its phase from these; the CT's tissues are moved to it first "
         "(needs the scan's full TotalSegmentator map as --liver-mask)",
     )
+    parser.add_argument(
+        "--montage",
+        action="store_true",
+        help="also write <out>/montage_phases.png: the first variant of each phase beside the CT itself",
+    )
+    parser.add_argument("--real", nargs="*", default=[], help="more real CTs to show in the montage")
     parser.add_argument("--cases", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prefix", default="real_bg", help="case-id prefix (and patient id)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     try:
+        for extra in args.real:  # checked before anything is written
+            if not Path(extra).exists():
+                raise InputError(extra, "not found (--real)")
         path = write_real_background_dataset(
             args.ct,
             args.liver_mask,
@@ -48,10 +59,17 @@ def main(argv: list[str] | None = None) -> int:
             args.prefix,
             args.to_phases,
         )
+        print(f"wrote {args.cases} variants of {args.ct} and {path}")
+        if args.montage:
+            from liver3d.phantoms.montage import write_dataset_montage
+
+            montage = write_dataset_montage(
+                path, Path(args.out) / "montage_phases.png", [args.ct, *args.real]
+            )
+            print(f"wrote {montage}")
     except (OSError, ValueError) as err:  # InputError (one line: the file and the problem) is a ValueError
         print(f"ERROR {err}", file=sys.stderr)
         return 1
-    print(f"wrote {args.cases} variants of {args.ct} and {path}")
     return 0
 
 
