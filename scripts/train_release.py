@@ -140,7 +140,7 @@ the 0.4.0 schedule (member 1 training seed 6, member 2 seed 7), and the pair is 
     python -m liver3d.phantoms.real_background --ct ../shared/data/real_ct/dicom_ct \
         --liver-mask ../shared/data/real_ct/example_seg_dicom.nii.gz --liver-value 5 --phase portal_venous \
         --to-phases non_contrast arterial delayed --cases 96 --seed 1 --prefix real_dicom_phases \
-        --out release_data/real_dicom_phases
+        --out release_data/real_dicom_phases    # written at 5ab1da6; see below
     for m in rp_m1 rp_m2; do mkdir -p release_data/$m
         ln -s ../member2/phantoms_train release_data/$m/phantoms_train
         ln -s ../member2/phantoms_val release_data/$m/phantoms_val; done
@@ -158,6 +158,10 @@ The rule, as for 0.4.0: the pair ships only when it beats 0.4.0 on the 24 valida
 and tumor Dice at the options ``select_inference.py`` chooses) and does not lose liver Dice on the non-contrast
 NIfTI scan. That scan is a weak validation by now: every candidate since 0.2.0 was measured on it, and this one
 was built with the knowledge that a non-contrast liver is where the model is weakest.
+
+(The 96 variants of that run were written by commit 5ab1da6. The next commit stopped moving the voxel layer just
+outside a tissue that is not at least 30 HU brighter than the liver there, in that slab the IVC's edge inside the
+liver; variants written after it differ from those in a few voxels beside the IVC, by about 10 HU.)
 
 Any of these members joins the shipped release as an ensemble member with the same command plus
 ``--ensemble-with bundles/liver_tumor_seg/models/release --export-to <folder>`` (training is skipped when its

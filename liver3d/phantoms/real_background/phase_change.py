@@ -43,8 +43,10 @@ TOTALSEGMENTATOR_TISSUES: dict[str, tuple[int, ...]] = {
 }
 FAT_HU = -100.0  # the partial-volume reference of a tissue's outer voxel layer
 SOFT_TISSUE_HU = 40.0  # what lies around a vessel or organ where the label map says nothing
-SHELL_MIN_CONTRAST_HU = 30.0  # an enhanced tissue (this far above soft tissue) also moves the voxel layer
-# just outside its mask, where a label map that is slightly too tight leaves a bright edge
+SHELL_MIN_CONTRAST_HU = (
+    30.0  # a tissue this far above what surrounds it (soft tissue or liver) also moves the
+)
+# voxel layer just outside its mask, where a label map that is slightly too tight leaves a bright edge
 MIN_VOXELS = 50  # a tissue with fewer voxels in the scan is left as it is
 
 
@@ -126,8 +128,12 @@ def change_phase(
         shift[mask] = (_partial_volume_weight(hu, mask, median) * tissue_shift)[mask]
         shell = ndimage.binary_dilation(mask) & ~mask & open_ground
         ground = np.where(liver[shell], liver_median, SOFT_TISSUE_HU)
-        if median - SOFT_TISSUE_HU > SHELL_MIN_CONTRAST_HU:  # an enhanced tissue leaves a bright edge
-            share = np.clip((hu[shell] - ground) / np.maximum(median - ground, 1.0), 0.0, 1.0)
-            shift[shell] = share * tissue_shift + (1 - share) * shift[shell]
+        contrast = median - ground  # a tissue this much brighter than its surroundings leaves a bright edge
+        share = np.where(
+            contrast > SHELL_MIN_CONTRAST_HU,
+            np.clip((hu[shell] - ground) / np.maximum(contrast, 1.0), 0.0, 1.0),
+            0.0,
+        )
+        shift[shell] = share * tissue_shift + (1 - share) * shift[shell]
         shifts.append(TissueShift(tissue, int(mask.sum()), median, targets[tissue]))
     return hu.astype(np.float32) + shift, shifts
