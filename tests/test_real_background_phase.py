@@ -157,3 +157,18 @@ def test_the_command_writes_a_montage_of_the_phases_beside_the_ct(scene_files, t
     assert main([*args, *phases, str(tmp_path / "o2"), "--montage", "--real", str(missing)]) == 1
     err = capsys.readouterr().err.strip()
     assert err == f"ERROR {missing}: not found (--real)" and not (tmp_path / "o2").exists()
+
+
+def test_a_tissue_as_dense_as_the_liver_leaves_the_liver_beside_it_alone():
+    rng = np.random.default_rng(2)
+    labels = np.zeros(SHAPE, np.uint8)
+    labels[4:40, 8:56] = 5
+    labels[40:48, 20:40] = 63  # an IVC beside the liver, about as dense as it
+    hu = np.where(labels == 5, 100.0, np.where(labels == 63, 104.0, -100.0)) + rng.normal(0, NOISE_SD, SHAPE)
+    liver = labels == 5
+    targets = target_densities(np.random.default_rng(0), Phase.NON_CONTRAST)
+    out, shifts = change_phase(hu, labels, liver, NOISE_SD, targets)
+    median = shifts[0].median_hu
+    beside = ndimage.binary_dilation(labels == 63) & liver  # the liver's outer layer: its partial volume only
+    partial = np.clip((hu[beside] + 100.0) / (median + 100.0), 0, 1)
+    np.testing.assert_allclose(out[beside] - hu[beside], partial * (targets["liver"] - median), atol=1e-3)
