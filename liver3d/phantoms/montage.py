@@ -29,10 +29,13 @@ def write_phase_montage(
             kinds = sorted({t.pattern for t in case.tumors}) or ["no lesion"]
             title = f"{phase.value}, {case.params['liver_condition']}: {', '.join(kinds)}"
             cases.append((title, case.image, case.label, case.affine_ras))
-    for source in real:
-        volume = read_volume(source)
-        cases.append((f"real CT: {Path(source).name}", volume.array, None, volume.affine))
-    return save_phase_montage(cases, path, columns=per_phase)
+    return save_phase_montage(cases + _real_cases(real), path, columns=per_phase)
+
+
+def _real_cases(real: Sequence[str | Path]) -> list[tuple]:
+    """Montage rows of real CTs: (title, HU, no label, affine)."""
+    volumes = [(Path(source).name, read_volume(source)) for source in real]
+    return [(f"real CT: {name}", v.array, None, v.affine) for name, v in volumes]
 
 
 def write_dataset_montage(
@@ -54,7 +57,4 @@ def write_dataset_montage(
         volume, label = read_volume(entry["image"]), read_volume(entry["label"])
         title = f"{entry['case_id']}: {phase}"
         cases.append((title, volume.array, np.asarray(label.array), volume.affine))
-    for source in real:
-        volume = read_volume(source)
-        cases.append((f"real CT: {Path(source).name}", volume.array, None, volume.affine))
-    return save_phase_montage(cases, path, columns=columns)
+    return save_phase_montage(cases + _real_cases(real), path, columns=columns)

@@ -50,6 +50,11 @@ SHELL_MIN_CONTRAST_HU = (
 MIN_VOXELS = 50  # a tissue with fewer voxels in the scan is left as it is
 
 
+def labels_phase_tissues(label_map: np.ndarray) -> bool:
+    """Whether ``label_map`` labels any phase-dependent tissue besides the liver (TotalSegmentator ids)."""
+    return bool(np.isin(label_map, [i for ids in TOTALSEGMENTATOR_TISSUES.values() for i in ids]).any())
+
+
 def target_densities(rng: np.random.Generator, phase: Phase) -> dict[str, float]:
     """One draw of the target phase's density for every tissue this module moves (``liver_vessels`` too)."""
     d = draw_phase_densities(rng, phase)

@@ -44,9 +44,9 @@ from liver3d.phantoms.dataset import write_datalist
 from liver3d.phantoms.geometry import PatientGrid
 from liver3d.phantoms.lesions import plant_lesions
 from liver3d.phantoms.real_background.phase_change import (
-    TOTALSEGMENTATOR_TISSUES,
     TissueShift,
     change_phase,
+    labels_phase_tissues,
     target_densities,
 )
 
@@ -153,13 +153,8 @@ def write_real_background_dataset(
         raise ValueError(f"cases must be >= 1, got {cases}")
     background = RealBackground.read(ct_path, mask_path, liver_value)
     phase_ = Phase(phase)
-    targets_ = [Phase(p) for p in to_phases or [phase]]
-    if (
-        any(p is not phase_ for p in targets_)
-        and not np.isin(
-            background.label_map, [i for ids in TOTALSEGMENTATOR_TISSUES.values() for i in ids]
-        ).any()
-    ):
+    variant_phases = [Phase(p) for p in to_phases or [phase]]
+    if any(p is not phase_ for p in variant_phases) and not labels_phase_tissues(background.label_map):
         raise RealBackgroundError(
             mask_path,
             "another contrast phase needs the scan's full TotalSegmentator label map; "
@@ -173,7 +168,7 @@ def write_real_background_dataset(
         rng = np.random.default_rng([seed, index])
         count = int(rng.integers(0, MAX_LESIONS + 1))
         phase_rng = np.random.default_rng([seed, index, 1])  # its own stream: variants without it unchanged
-        variant_phase = targets_[int(phase_rng.integers(len(targets_)))] if to_phases else phase_
+        variant_phase = variant_phases[int(phase_rng.integers(len(variant_phases)))] if to_phases else phase_
         variant, shifts = background, []
         if variant_phase is not phase_:
             variant, shifts = background.in_phase(target_densities(phase_rng, variant_phase))
