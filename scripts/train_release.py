@@ -384,11 +384,11 @@ def export(args: argparse.Namespace, work: Path, records: dict) -> None:
     from liver3d.networks.weights import export_release_weights
 
     sources = {
-        stage: (work / "bundle" / "models" / stage / "model.pt")
-        if stage in args.stages
-        else Path(args.init_from) / f"{stage}.pt"
-        for stage in STAGES
+        stage: work / "bundle" / "models" / stage / "model.pt" for stage in STAGES if stage in args.stages
     }
+    # a stage not trained here is shipped again byte for byte (checked against --init-from's manifest), so an
+    # unchanged network never comes back as a new file in the repository's history
+    unchanged = {stage: Path(args.init_from) / f"{stage}.pt" for stage in STAGES if stage not in args.stages}
     training = {
         "recipe": "scripts/train_release.py " + " ".join(sys.argv[1:]),
         "phantom_generator_version": generator_version(work / "phantoms_train"),
@@ -404,7 +404,7 @@ def export(args: argparse.Namespace, work: Path, records: dict) -> None:
         "torch_threads": _torch_threads(),
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    ensembles, keep = None, None
+    ensembles, keep = None, unchanged
     if args.ensemble_with:
         keep, sources, ensembles, training = ensemble_sources(
             Path(args.ensemble_with), args.stages, work, training

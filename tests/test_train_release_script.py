@@ -120,3 +120,29 @@ def test_training_can_start_from_a_later_ensemble_member(tmp_path, monkeypatch):
     assert calls[0][calls[0].index("--init_weights") + 1] == str(release / "stage2_m2.pt")
     with pytest.raises(SystemExit, match="members count from 1"):
         train_release.member_name("stage2", 0)
+
+
+def test_a_stage_not_trained_is_exported_byte_for_byte(tmp_path):
+    import torch
+
+    from liver3d.networks import export_release_weights, read_weights
+
+    def weights(path: Path, value: float) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"w": torch.full((2,), value)}, path)
+        return path
+
+    init = export_release_weights(
+        {"stage1": weights(tmp_path / "a.pt", 1.0), "stage2": weights(tmp_path / "b.pt", 2.0)},
+        tmp_path / "init",
+        {"recipe": "init recipe", "stages": {"stage1": {}, "stage2": {}}},
+    )
+    work = tmp_path / "work"
+    weights(work / "bundle" / "models" / "stage2" / "model.pt", 3.0)
+    (work / "phantoms_train").mkdir(parents=True)
+    (work / "phantoms_train" / "dataset.json").write_text(json.dumps({"training": []}))
+    out = tmp_path / "out"
+    args = train_release.parse_args(["--init-from", str(init), "--stages", "stage2", "--export-to", str(out)])
+    train_release.export(args, work, {"stage1": {}, "stage2": {}})
+    assert (out / "stage1.pt").read_bytes() == (init / "stage1.pt").read_bytes()
+    assert float(read_weights(out / "stage2.pt")["w"][0]) == 3.0
