@@ -23,6 +23,29 @@ def _phantom_folder(root: Path, names: list[str]) -> Path:
     return root
 
 
+def _weights(path: Path, value: float) -> Path:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"w": torch.full((2,), value)}, path)
+    return path
+
+
+def _release_and_trained_stage2(tmp_path: Path, name: str, training: dict) -> tuple[Path, Path]:
+    """A release folder ``tmp_path/name`` (stage1 = 1, stage2 = 2) and a work folder whose training wrote
+    stage2 = 3."""
+    from liver3d.networks import export_release_weights
+
+    release = export_release_weights(
+        {"stage1": _weights(tmp_path / "a.pt", 1.0), "stage2": _weights(tmp_path / "b.pt", 2.0)},
+        tmp_path / name,
+        training,
+    )
+    work = tmp_path / "work"
+    _weights(work / "bundle" / "models" / "stage2" / "model.pt", 3.0)
+    return release, work
+
+
 def test_without_mixing_the_work_folder_is_the_training_set(tmp_path):
     assert train_release.training_datalist(tmp_path, []) == tmp_path / "phantoms_train"
 
@@ -42,22 +65,9 @@ def test_mixed_sets_are_listed_together_with_distinct_patient_ids(tmp_path):
 
 
 def test_a_trained_stage_joins_the_base_release_as_the_next_ensemble_member(tmp_path):
-    import torch
-
     from liver3d.networks import ensemble_members, export_release_weights
 
-    def weights(path: Path, value: float) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"w": torch.full((2,), value)}, path)
-        return path
-
-    base = export_release_weights(
-        {"stage1": weights(tmp_path / "a.pt", 1.0), "stage2": weights(tmp_path / "b.pt", 2.0)},
-        tmp_path / "base",
-        {"recipe": "base recipe"},
-    )
-    work = tmp_path / "work"
-    weights(work / "bundle" / "models" / "stage2" / "model.pt", 3.0)
+    base, work = _release_and_trained_stage2(tmp_path, "base", {"recipe": "base recipe"})
     record = {"recipe": "member recipe", "stages": {"stage2": {"epochs_done": 5}}}
 
     keep, sources, ensembles, training = train_release.ensemble_sources(base, ["stage2"], work, record)
@@ -123,22 +133,10 @@ def test_training_can_start_from_a_later_ensemble_member(tmp_path, monkeypatch):
 
 
 def test_a_stage_not_trained_is_exported_byte_for_byte(tmp_path):
-    import torch
+    from liver3d.networks import read_weights
 
-    from liver3d.networks import export_release_weights, read_weights
-
-    def weights(path: Path, value: float) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"w": torch.full((2,), value)}, path)
-        return path
-
-    init = export_release_weights(
-        {"stage1": weights(tmp_path / "a.pt", 1.0), "stage2": weights(tmp_path / "b.pt", 2.0)},
-        tmp_path / "init",
-        {"recipe": "init recipe", "stages": {"stage1": {}, "stage2": {}}},
-    )
-    work = tmp_path / "work"
-    weights(work / "bundle" / "models" / "stage2" / "model.pt", 3.0)
+    training = {"recipe": "init recipe", "stages": {"stage1": {}, "stage2": {}}}
+    init, work = _release_and_trained_stage2(tmp_path, "init", training)
     (work / "phantoms_train").mkdir(parents=True)
     (work / "phantoms_train" / "dataset.json").write_text(json.dumps({"training": []}))
     out = tmp_path / "out"
