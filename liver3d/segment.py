@@ -447,8 +447,14 @@ def main(argv: list[str] | None = None) -> int:
         help="tumor components smaller than this become liver (default: the bundle's, 1.0 mL, chosen on "
         "validation phantoms; 0 keeps every lesion)",
     )
+    parser.add_argument(
+        "--fill-liver-holes",
+        choices=["on", "off"],
+        help="background enclosed by the predicted liver becomes liver (default: the bundle's)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    fill_holes = None if args.fill_liver_holes is None else args.fill_liver_holes == "on"
     # A stopped run (Ctrl-C, kill) still removes its private folder: nothing half-written stays behind.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
@@ -467,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
                     ("fine_pixdim", args.fine_pixdim),
                     ("roi_size", args.roi_size),
                     ("min_lesion_ml", args.min_lesion_ml),
+                    ("fill_liver_holes", fill_holes),
                 )
                 if v is not None
             },

@@ -13,12 +13,15 @@ Options compared (``inference.json`` keys):
 - ``stage1_weight``: 0, 0.25, 0.5, 0.75 (stage-1 probabilities blended into stage 2 inside the box);
 - ``stage1_blend``: ``classes`` or ``foreground`` (what the blend covers: every class, or only the liver
   outline with stage 2's liver/tumor split kept; added 2026-12-06, with the same rule);
+- ``fill_liver_holes``: off or on (background enclosed by the predicted liver becomes liver; added
+  2026-12-06, with the rule below written before its first run);
 - ``min_lesion_ml``: 0, 0.1, 0.25, 0.5, 1, 2 mL (smaller tumor components become liver).
 
 Rule, fixed before any run: the first four by the mean over cases of (liver Dice + tumor Dice) / 2 (the
 checkpoint-selection metric; tumor Dice of tumor-free cases is left out), ties to the cheaper option; then
-``min_lesion_ml`` for those by lesion F1 at overlap > 0 over the set, kept only if it does not lower the mean
-tumor Dice by more than 0.005. Scores are on the bundle's fine grid (``fine_pixdim``), after the
+``fill_liver_holes`` for those, on unless it lowers that mean (to 4 decimals; a tie goes to filling, because
+reference liver masks hold no enclosed cavities); then ``min_lesion_ml`` for those by lesion F1 at overlap > 0
+over the set, kept only if it does not lower the mean tumor Dice by more than 0.005. Scores are on the bundle's fine grid (``fine_pixdim``), after the
 same argmax and largest-component step as ``inference.json``. Writes ``selection.json`` (every
 combination's scores and the choice) and ``selection.md`` to ``--out``; copy the choice into
 ``inference.json`` by hand (configs are data).
@@ -43,6 +46,7 @@ MIRRORS = {"none": [], "xyz": [0, 1, 2]}
 PADDINGS = ["constant", "replicate"]
 WEIGHTS = [0.0, 0.25, 0.5, 0.75]
 BLENDS = ["classes", "foreground"]
+FILLS = ["off", "on"]
 MIN_LESION_ML = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0]
 TUMOR_DICE_SLACK = 0.005
 
@@ -64,6 +68,7 @@ def parse_args(argv):
     p.add_argument("--paddings", nargs="+", choices=PADDINGS, default=PADDINGS)
     p.add_argument("--weights", nargs="+", type=float, default=WEIGHTS)
     p.add_argument("--blends", nargs="+", choices=BLENDS, default=BLENDS)
+    p.add_argument("--fill-holes", nargs="+", choices=FILLS, default=FILLS)
     p.add_argument("--min-lesion-ml", nargs="+", type=float, default=MIN_LESION_ML)
     return p.parse_args(argv)
 
@@ -96,14 +101,16 @@ def case_scores(labels: np.ndarray, ref: np.ndarray, affine: np.ndarray, case: s
     }
 
 
-def postprocess(probabilities: torch.Tensor, affine, min_lesion_ml: float) -> np.ndarray:
+def postprocess(probabilities: torch.Tensor, affine, fill_holes: bool, min_lesion_ml: float) -> np.ndarray:
     from monai.data import MetaTensor
     from monai.transforms import KeepLargestConnectedComponent
 
-    from liver3d.transforms import ChannelArgmax, RemoveSmallLesions
+    from liver3d.transforms import ChannelArgmax, FillLiverHoles, RemoveSmallLesions
 
     labels = ChannelArgmax()(probabilities)
     labels = KeepLargestConnectedComponent(applied_labels=[1, 2], independent=False)(labels)
+    if fill_holes:
+        labels = FillLiverHoles()(labels)
     labels = RemoveSmallLesions(min_lesion_ml)(MetaTensor(torch.as_tensor(labels), affine=affine))
     return np.asarray(labels)[0]
 
@@ -128,7 +135,7 @@ def evaluate(args) -> dict:
     entries = load_datalist(val)
     if args.cases:
         entries = entries[: args.cases]
-    results: dict = {}  # (mirror, padding, weight, blend, min_ml) -> list of case scores
+    results: dict = {}  # (mirror, padding, weight, blend, fill, min_ml) -> list of case scores
     seconds: dict = {}
     for number, entry in enumerate(entries, 1):
         sample = pre({"image": entry["image"], "label": entry["label"]})
@@ -142,9 +149,9 @@ def evaluate(args) -> dict:
             seconds.setdefault(mirror, []).append(time.perf_counter() - start)
             for weight, blend in blend_options(args.weights, args.blends):
                 probabilities = inferer.blend(coarse, box, fine, weight, blend)
-                for min_ml in args.min_lesion_ml:
-                    labels = postprocess(probabilities, affine, min_ml)
-                    key = (mirror, padding, weight, blend, min_ml)
+                for fill, min_ml in product(args.fill_holes, args.min_lesion_ml):
+                    labels = postprocess(probabilities, affine, fill == "on", min_ml)
+                    key = (mirror, padding, weight, blend, fill, min_ml)
                     results.setdefault(key, []).append(case_scores(labels, ref, affine, entry["case_id"]))
         print(f"{number}/{len(entries)} {entry['case_id']}", flush=True)
     return {
@@ -174,33 +181,36 @@ def summarize(cases: list[dict]) -> dict:
 
 
 def choose(table: dict) -> dict:
-    """Apply the rule of the module docstring to {(mirror, padding, weight, blend, min_ml): summary}."""
+    """Apply the rule of the module docstring to {(mirror, padding, weight, blend, fill, min_ml): summary}."""
     cost = {
         ("none", "constant"): 0,
         ("none", "replicate"): 1,
         ("xyz", "constant"): 2,
         ("xyz", "replicate"): 3,
     }
-    base = [k for k in table if k[4] == 0.0]
-    best = (
-        max(base, key=lambda k: (round(table[k]["mean_dice"], 4), -cost[k[:2]], -k[2], -BLENDS.index(k[3])))
-        if base
-        else None
-    )
-    if best is None:
+    fills = [f for f in FILLS if any(k[4] == f for k in table)]
+    base = [k for k in table if k[4] == fills[0] and k[5] == 0.0] if fills else []
+    if not base:
         raise SystemExit("choose needs min lesion size 0 in the grid")
-    candidates = [k for k in table if k[:4] == best[:4]]
+    best = max(
+        base, key=lambda k: (round(table[k]["mean_dice"], 4), -cost[k[:2]], -k[2], -BLENDS.index(k[3]))
+    )
+    filled = (*best[:4], "on", 0.0)
+    if filled in table and round(table[filled]["mean_dice"], 4) >= round(table[best]["mean_dice"], 4):
+        best = filled
+    candidates = [k for k in table if k[:5] == best[:5]]
     floor = table[best]["tumor_dice"] - TUMOR_DICE_SLACK
     allowed = [k for k in candidates if table[k]["tumor_dice"] >= floor]
-    chosen = max(allowed, key=lambda k: (round(table[k]["lesion_f1"], 4), -k[4]))
+    chosen = max(allowed, key=lambda k: (round(table[k]["lesion_f1"], 4), -k[5]))
     return {
         "mirror_axes": MIRRORS[chosen[0]],
         "padding_mode": chosen[1],
         "stage1_weight": chosen[2],
         "stage1_blend": chosen[3],
-        "min_lesion_ml": chosen[4],
+        "fill_liver_holes": chosen[4] == "on",
+        "min_lesion_ml": chosen[5],
         "scores": table[chosen],
-        "defaults": table.get(("none", "constant", 0.0, BLENDS[0], 0.0)),
+        "defaults": table.get(("none", "constant", 0.0, BLENDS[0], "off", 0.0)),
     }
 
 
@@ -209,13 +219,13 @@ def markdown(table: dict, choice: dict, meta: dict) -> str:
         f"Validation phantoms: {len(meta['cases'])} cases (generator {meta['generator_version']}); "
         f"seconds per case: {', '.join(f'mirror {k} {v:.1f}' for k, v in meta['seconds'].items())}.",
         "",
-        "| mirror | padding | stage-1 weight | blend | min lesion mL | liver Dice | tumor Dice | mean | lesion F1 | recall | FP/case |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mirror | padding | stage-1 weight | blend | fill holes | min lesion mL | liver Dice | tumor Dice | mean | lesion F1 | recall | FP/case |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in sorted(table):
         s = table[key]
         lines.append(
-            f"| {key[0]} | {key[1]} | {key[2]:g} | {key[3]} | {key[4]:g} | {s['liver_dice']:.3f} | {s['tumor_dice']:.3f} | "
+            f"| {key[0]} | {key[1]} | {key[2]:g} | {key[3]} | {key[4]} | {key[5]:g} | {s['liver_dice']:.3f} | {s['tumor_dice']:.3f} | "
             f"{s['mean_dice']:.3f} | {s['lesion_f1']:.3f} | {s['lesion_recall']:.3f} | {s['fp_per_case']:.2f} |"
         )
     chosen = {k: v for k, v in choice.items() if k not in ("scores", "defaults")}
@@ -238,7 +248,8 @@ def main(argv=None) -> int:
             "padding_mode": k[1],
             "stage1_weight": k[2],
             "stage1_blend": k[3],
-            "min_lesion_ml": k[4],
+            "fill_liver_holes": k[4] == "on",
+            "min_lesion_ml": k[5],
             **v,
         }
         for k, v in sorted(table.items())

@@ -1,5 +1,5 @@
 """Inference options of the segmentation cascade: mirroring TTA, stage blending, edge padding, small-lesion
-removal (chosen on validation by scripts/select_inference.py)."""
+removal, filling the liver's enclosed holes (chosen on validation by scripts/select_inference.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from stand_ins import Bright, TumorEverywhere
 from liver3d.inference import CascadeInferer, MirroredPredictor
 from liver3d.inference.cascade import blend_foreground
 from liver3d.inference.mirroring import mirror_subsets
-from liver3d.transforms import RemoveSmallLesions, RemoveSmallLesionsd
+from liver3d.transforms import FillLiverHoles, FillLiverHolesd, RemoveSmallLesions, RemoveSmallLesionsd
 
 
 class _LeftEdge(torch.nn.Module):
@@ -165,6 +165,7 @@ def test_inference_json_wires_the_options():
             "stage1_blend": "foreground",
             "padding_mode": "replicate",
             "min_lesion_ml": 0.3,
+            "fill_liver_holes": True,
         }
     )
     parser.parse()
@@ -175,6 +176,44 @@ def test_inference_json_wires_the_options():
     post = parser.get_parsed_content("postprocessing")
     removers = [t for t in post.transforms if isinstance(t, RemoveSmallLesionsd)]
     assert len(removers) == 1 and removers[0].remove.min_volume_ml == 0.3
+    fillers = [i for i, t in enumerate(post.transforms) if isinstance(t, FillLiverHolesd)]
+    assert fillers == [post.transforms.index(removers[0]) - 1]  # on the final label map, before the removal
+
+
+def test_inference_json_does_not_fill_holes_by_default():
+    from pathlib import Path
+
+    from monai.bundle import ConfigParser
+
+    root = Path(__file__).resolve().parents[1] / "bundles" / "liver_tumor_seg"
+    parser = ConfigParser()
+    parser.read_config(str(root / "configs" / "inference.json"))
+    parser["bundle_root"] = str(root)
+    parser.parse()
+    post = parser.get_parsed_content("postprocessing")
+    assert not any(isinstance(t, FillLiverHolesd) for t in post.transforms)
+    assert parser.get_parsed_content("manifest_settings")["fill_liver_holes"] is False
+
+
+def test_fill_liver_holes_fills_enclosed_background_only():
+    labels = torch.zeros(1, 12, 12, 12, dtype=torch.uint8)
+    labels[0, 2:10, 2:10, 2:10] = 1
+    labels[0, 4:6, 4:6, 4:6] = 0  # a pocket the liver closes on every side: a miss
+    labels[0, 6:8, 6:8, 6:8] = 2  # a lesion inside the liver
+    labels[0, 3, 3, 3] = 0  # a one-voxel pocket beside it
+    labels[0, 0:9, 8, 5] = 0  # a groove that reaches the border: open, stays background
+    image = MetaTensor(labels.clone(), affine=torch.diag(torch.tensor([2.0, 2.0, 3.0, 1.0])))
+    out = FillLiverHoles()(image)
+    assert isinstance(out, MetaTensor) and torch.equal(out.affine, image.affine)
+    assert (out[0, 4:6, 4:6, 4:6] == 1).all() and out[0, 3, 3, 3] == 1
+    assert (out[0, 6:8, 6:8, 6:8] == 2).all()  # MONAI's per-label FillHoles would paint liver here
+    assert (out[0, 0:9, 8, 5] == 0).all()
+    changed = out.as_tensor() != labels
+    assert int(changed.sum()) == 9 and bool((labels[changed] == 0).all())
+    assert torch.equal(FillLiverHolesd("pred")({"pred": image})["pred"], out)
+    solid = torch.zeros(1, 6, 6, 6, dtype=torch.uint8)
+    solid[0, 1:5, 1:5, 1:5] = 1
+    assert FillLiverHoles()(solid) is solid  # nothing to fill: the input back
 
 
 def test_selection_rule_picks_by_mean_dice_then_lesion_size_by_f1():
@@ -185,11 +224,15 @@ def test_selection_rule_picks_by_mean_dice_then_lesion_size_by_f1():
         return {"liver_dice": liver, "tumor_dice": tumor, "mean_dice": (liver + tumor) / 2, "lesion_f1": f1}
 
     table = {
-        ("none", "constant", 0.0, "classes", 0.0): row(0.86, 0.20, 0.30),
-        ("none", "constant", 0.0, "classes", 1.0): row(0.86, 0.20, 0.34),
-        ("none", "constant", 0.25, "foreground", 0.0): row(0.87, 0.21, 0.29),
-        ("none", "constant", 0.25, "foreground", 1.0): row(0.87, 0.208, 0.33),  # within the tumor slack
-        ("none", "constant", 0.25, "foreground", 2.0): row(0.87, 0.19, 0.40),  # best F1, but tumor drops
+        ("none", "constant", 0.0, "classes", "off", 0.0): row(0.86, 0.20, 0.30),
+        ("none", "constant", 0.0, "classes", "off", 1.0): row(0.86, 0.20, 0.34),
+        ("none", "constant", 0.25, "foreground", "off", 0.0): row(0.87, 0.21, 0.29),
+        ("none", "constant", 0.25, "foreground", "off", 1.0): row(
+            0.87, 0.208, 0.33
+        ),  # within the tumor slack
+        ("none", "constant", 0.25, "foreground", "off", 2.0): row(
+            0.87, 0.19, 0.40
+        ),  # best F1, but tumor drops
     }
     choice = sel.choose(table)
     assert (choice["stage1_weight"], choice["stage1_blend"], choice["min_lesion_ml"]) == (
@@ -197,4 +240,17 @@ def test_selection_rule_picks_by_mean_dice_then_lesion_size_by_f1():
         "foreground",
         1.0,
     )
-    assert choice["defaults"] == table[("none", "constant", 0.0, "classes", 0.0)]
+    assert choice["fill_liver_holes"] is False
+    assert choice["defaults"] == table[("none", "constant", 0.0, "classes", "off", 0.0)]
+
+    # Filling is compared after the first four: a tie goes to filling, a loss keeps it off; the lesion size
+    # is then chosen with the fill fixed.
+    tie = {**table, ("none", "constant", 0.25, "foreground", "on", 0.0): row(0.87, 0.21, 0.20)}
+    tie[("none", "constant", 0.25, "foreground", "on", 1.0)] = row(0.87, 0.21, 0.25)
+    choice = sel.choose(tie)
+    assert (choice["stage1_weight"], choice["fill_liver_holes"], choice["min_lesion_ml"]) == (0.25, True, 1.0)
+    worse = {**table, ("none", "constant", 0.25, "foreground", "on", 0.0): row(0.869, 0.21, 0.50)}
+    assert sel.choose(worse)["fill_liver_holes"] is False
+    # Filling never changes which of the first four wins, even where it would score higher.
+    better = {**table, ("none", "constant", 0.0, "classes", "on", 0.0): row(0.95, 0.25, 0.50)}
+    assert sel.choose(better)["stage1_weight"] == 0.25

@@ -591,3 +591,22 @@ def test_min_lesion_size_turns_small_tumors_into_liver(ct, bundle_root, tmp_path
     # Only tumor changes, and it becomes liver: the organ outline stays the same.
     assert np.array_equal(kept > 0, removed > 0)
     assert np.array_equal(removed[kept == 2], np.ones(int((kept == 2).sum()), removed.dtype))
+
+
+def test_fill_liver_holes_option_reaches_the_bundle(monkeypatch, tmp_path):
+    import liver3d.segment as segment_module
+
+    seen = []
+
+    def record(*args, settings=None, **kwargs):
+        seen.append(settings)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(segment_module, "segment", record)
+    for flag, expected in (("on", {"fill_liver_holes": True}), ("off", {"fill_liver_holes": False})):
+        with pytest.raises(SystemExit):
+            segment_module.main(["ct.nii.gz", "-o", str(tmp_path), "--fill-liver-holes", flag])
+        assert seen[-1] == expected
+    with pytest.raises(SystemExit):
+        segment_module.main(["ct.nii.gz", "-o", str(tmp_path)])
+    assert seen[-1] == {}  # the bundle's default

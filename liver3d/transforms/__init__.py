@@ -10,6 +10,8 @@ from liver3d.transforms.augment import (
 from liver3d.transforms.discrete import (
     ChannelArgmax,
     ChannelArgmaxd,
+    FillLiverHoles,
+    FillLiverHolesd,
     RemoveSmallLesions,
     RemoveSmallLesionsd,
     TumorPresenced,
@@ -26,6 +28,8 @@ __all__ = [
     "BalancedPatchd",
     "ChannelArgmax",
     "ChannelArgmaxd",
+    "FillLiverHoles",
+    "FillLiverHolesd",
     "LabelSelector",
     "LiverROICropd",
     "LoadVolumed",

@@ -118,3 +118,48 @@ class RemoveSmallLesionsd(MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.remove(d[key])
         return d
+
+
+class FillLiverHoles(Transform):
+    """Background voxels enclosed in 3D by the liver-including-tumor mask become ``fill`` (liver).
+
+    Reference liver masks hold no enclosed cavities: LiTS and TotalSegmentator count intrahepatic vessels and
+    lesions as liver, and liver3d's phantoms label their vessels liver (the vessels at the hilum, which are not,
+    reach the outside). A background pocket that the predicted liver closes on every side is therefore a miss.
+    A hole is background not 6-connected to the volume's border through other background (scipy's
+    ``binary_fill_holes``). MONAI's ``FillHoles`` fills label by label, so filling the liver would paint liver
+    over every tumor inside it; this changes background voxels only. Works on a (1, X, Y, Z) label map.
+    """
+
+    def __init__(self, fill: int | None = None) -> None:
+        from liver3d.labels import load_label_table
+
+        self.fill = load_label_table().value("liver") if fill is None else fill
+
+    def __call__(self, labels: torch.Tensor) -> torch.Tensor:
+        from scipy.ndimage import binary_fill_holes
+
+        plain = labels.as_tensor() if isinstance(labels, MetaTensor) else torch.as_tensor(labels)
+        foreground = (plain[0] > 0).cpu().numpy()
+        holes = binary_fill_holes(foreground) & ~foreground
+        if not holes.any():
+            return labels
+        out = plain.clone()
+        out[0][torch.as_tensor(holes, device=plain.device)] = self.fill
+        if isinstance(labels, MetaTensor):
+            out = MetaTensor(out, meta=labels.meta, applied_operations=labels.applied_operations)
+        return out
+
+
+class FillLiverHolesd(MapTransform):
+    """Dictionary version of :class:`FillLiverHoles`."""
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.fill_holes = FillLiverHoles()
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.fill_holes(d[key])
+        return d
