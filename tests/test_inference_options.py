@@ -180,19 +180,20 @@ def test_inference_json_wires_the_options():
     assert fillers == [post.transforms.index(removers[0]) - 1]  # on the final label map, before the removal
 
 
-def test_inference_json_does_not_fill_holes_by_default():
+def test_inference_json_fills_holes_by_default_and_can_leave_them():
     from pathlib import Path
 
     from monai.bundle import ConfigParser
 
     root = Path(__file__).resolve().parents[1] / "bundles" / "liver_tumor_seg"
-    parser = ConfigParser()
-    parser.read_config(str(root / "configs" / "inference.json"))
-    parser["bundle_root"] = str(root)
-    parser.parse()
-    post = parser.get_parsed_content("postprocessing")
-    assert not any(isinstance(t, FillLiverHolesd) for t in post.transforms)
-    assert parser.get_parsed_content("manifest_settings")["fill_liver_holes"] is False
+    for override, expected in (({}, True), ({"fill_liver_holes": False}, False)):
+        parser = ConfigParser()
+        parser.read_config(str(root / "configs" / "inference.json"))
+        parser.update({"bundle_root": str(root), **override})
+        parser.parse()
+        post = parser.get_parsed_content("postprocessing")
+        assert any(isinstance(t, FillLiverHolesd) for t in post.transforms) is expected
+        assert parser.get_parsed_content("manifest_settings")["fill_liver_holes"] is expected
 
 
 def test_fill_liver_holes_fills_enclosed_background_only():
@@ -254,3 +255,19 @@ def test_selection_rule_picks_by_mean_dice_then_lesion_size_by_f1():
     # Filling never changes which of the first four wins, even where it would score higher.
     better = {**table, ("none", "constant", 0.0, "classes", "on", 0.0): row(0.95, 0.25, 0.50)}
     assert sel.choose(better)["stage1_weight"] == 0.25
+
+
+def test_fill_liver_holes_in_the_box_equals_the_whole_volume_fill():
+    from scipy.ndimage import binary_fill_holes
+
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        labels = (rng.random((20, 18, 16)) < 0.55).astype(np.uint8)
+        labels[labels > 0] = rng.integers(1, 3, size=int(labels.sum()))
+        if trial % 2:  # foreground off the border on some sides, on it on others
+            labels[:, :, :3] = 0
+            labels[:4] = 0
+        foreground = labels > 0
+        expected = labels.copy()
+        expected[binary_fill_holes(foreground) & ~foreground] = 1
+        assert np.array_equal(np.asarray(FillLiverHoles()(torch.as_tensor(labels[None])))[0], expected)
