@@ -448,6 +448,12 @@ def main(argv: list[str] | None = None) -> int:
         "validation phantoms; 0 keeps every lesion)",
     )
     parser.add_argument(
+        "--background-weight",
+        type=float,
+        help="the background probability is multiplied by this before the argmax (below 1 the liver outline "
+        "grows; default: the bundle's)",
+    )
+    parser.add_argument(
         "--fill-liver-holes",
         choices=["on", "off"],
         help="background enclosed by the predicted liver becomes liver (default: the bundle's)",
@@ -473,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
                     ("fine_pixdim", args.fine_pixdim),
                     ("roi_size", args.roi_size),
                     ("min_lesion_ml", args.min_lesion_ml),
+                    ("background_weight", args.background_weight),
                     ("fill_liver_holes", fill_holes),
                 )
                 if v is not None

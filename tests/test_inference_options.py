@@ -13,7 +13,13 @@ from stand_ins import Bright, TumorEverywhere
 from liver3d.inference import CascadeInferer, MirroredPredictor
 from liver3d.inference.cascade import blend_foreground
 from liver3d.inference.mirroring import mirror_subsets
-from liver3d.transforms import FillLiverHoles, FillLiverHolesd, RemoveSmallLesions, RemoveSmallLesionsd
+from liver3d.transforms import (
+    ChannelArgmaxd,
+    FillLiverHoles,
+    FillLiverHolesd,
+    RemoveSmallLesions,
+    RemoveSmallLesionsd,
+)
 
 
 class _LeftEdge(torch.nn.Module):
@@ -166,6 +172,7 @@ def test_inference_json_wires_the_options():
             "padding_mode": "replicate",
             "min_lesion_ml": 0.3,
             "fill_liver_holes": True,
+            "background_weight": 0.8,
         }
     )
     parser.parse()
@@ -176,6 +183,10 @@ def test_inference_json_wires_the_options():
     post = parser.get_parsed_content("postprocessing")
     removers = [t for t in post.transforms if isinstance(t, RemoveSmallLesionsd)]
     assert len(removers) == 1 and removers[0].remove.min_volume_ml == 0.3
+    argmaxes = [t for t in post.transforms if isinstance(t, ChannelArgmaxd)]
+    assert [t.argmax.background_weight for t in argmaxes] == [
+        0.8
+    ]  # the other is disabled with probabilities off
     fillers = [i for i, t in enumerate(post.transforms) if isinstance(t, FillLiverHolesd)]
     assert fillers == [post.transforms.index(removers[0]) - 1]  # on the final label map, before the removal
 
@@ -224,16 +235,17 @@ def test_selection_rule_picks_by_mean_dice_then_lesion_size_by_f1():
     def row(liver, tumor, f1):
         return {"liver_dice": liver, "tumor_dice": tumor, "mean_dice": (liver + tumor) / 2, "lesion_f1": f1}
 
+    def key(weight, background, fill, min_ml):
+        return sel.Option(
+            "none", "constant", weight, "classes" if weight == 0 else "foreground", background, fill, min_ml
+        )
+
     table = {
-        ("none", "constant", 0.0, "classes", "off", 0.0): row(0.86, 0.20, 0.30),
-        ("none", "constant", 0.0, "classes", "off", 1.0): row(0.86, 0.20, 0.34),
-        ("none", "constant", 0.25, "foreground", "off", 0.0): row(0.87, 0.21, 0.29),
-        ("none", "constant", 0.25, "foreground", "off", 1.0): row(
-            0.87, 0.208, 0.33
-        ),  # within the tumor slack
-        ("none", "constant", 0.25, "foreground", "off", 2.0): row(
-            0.87, 0.19, 0.40
-        ),  # best F1, but tumor drops
+        key(0.0, 1.0, "off", 0.0): row(0.86, 0.20, 0.30),
+        key(0.0, 1.0, "off", 1.0): row(0.86, 0.20, 0.34),
+        key(0.25, 1.0, "off", 0.0): row(0.87, 0.21, 0.29),
+        key(0.25, 1.0, "off", 1.0): row(0.87, 0.208, 0.33),  # within the tumor slack
+        key(0.25, 1.0, "off", 2.0): row(0.87, 0.19, 0.40),  # best F1, but tumor drops
     }
     choice = sel.choose(table)
     assert (choice["stage1_weight"], choice["stage1_blend"], choice["min_lesion_ml"]) == (
@@ -241,20 +253,64 @@ def test_selection_rule_picks_by_mean_dice_then_lesion_size_by_f1():
         "foreground",
         1.0,
     )
-    assert choice["fill_liver_holes"] is False
-    assert choice["defaults"] == table[("none", "constant", 0.0, "classes", "off", 0.0)]
+    assert choice["fill_liver_holes"] is False and choice["background_weight"] == 1.0
+    assert choice["defaults"] == table[key(0.0, 1.0, "off", 0.0)]
 
     # Filling is compared after the first four: a tie goes to filling, a loss keeps it off; the lesion size
     # is then chosen with the fill fixed.
-    tie = {**table, ("none", "constant", 0.25, "foreground", "on", 0.0): row(0.87, 0.21, 0.20)}
-    tie[("none", "constant", 0.25, "foreground", "on", 1.0)] = row(0.87, 0.21, 0.25)
+    tie = {
+        **table,
+        key(0.25, 1.0, "on", 0.0): row(0.87, 0.21, 0.20),
+        key(0.25, 1.0, "on", 1.0): row(0.87, 0.21, 0.25),
+    }
     choice = sel.choose(tie)
     assert (choice["stage1_weight"], choice["fill_liver_holes"], choice["min_lesion_ml"]) == (0.25, True, 1.0)
-    worse = {**table, ("none", "constant", 0.25, "foreground", "on", 0.0): row(0.869, 0.21, 0.50)}
-    assert sel.choose(worse)["fill_liver_holes"] is False
-    # Filling never changes which of the first four wins, even where it would score higher.
-    better = {**table, ("none", "constant", 0.0, "classes", "on", 0.0): row(0.95, 0.25, 0.50)}
+    assert (
+        sel.choose({**table, key(0.25, 1.0, "on", 0.0): row(0.869, 0.21, 0.50)})["fill_liver_holes"] is False
+    )
+    # Neither filling nor the background weight changes which of the first four wins.
+    better = {
+        **table,
+        key(0.0, 1.0, "on", 0.0): row(0.95, 0.25, 0.50),
+        key(0.0, 0.6, "off", 0.0): row(0.96, 0.3, 0.5),
+    }
     assert sel.choose(better)["stage1_weight"] == 0.25
+
+    # The background weight comes before the fill: the best mean wins, a tie goes to the weight nearest 1.
+    weighted = {
+        **table,
+        key(0.25, 0.8, "off", 0.0): row(0.875, 0.21, 0.30),
+        key(0.25, 0.6, "off", 0.0): row(0.875, 0.21, 0.31),
+        key(0.25, 0.8, "off", 1.0): row(0.875, 0.21, 0.36),
+        key(0.25, 0.8, "on", 0.0): row(0.875, 0.21, 0.30),
+    }
+    choice = sel.choose(weighted)
+    assert (choice["background_weight"], choice["fill_liver_holes"], choice["min_lesion_ml"]) == (
+        0.8,
+        True,
+        0.0,
+    )
+    no_gain = {**table, key(0.25, 0.8, "off", 0.0): row(0.87, 0.21, 0.60)}
+    assert sel.choose(no_gain)["background_weight"] == 1.0
+
+
+def test_background_weight_grows_the_liver_outline_and_never_a_lesion():
+    from liver3d.transforms import ChannelArgmax, ChannelArgmaxd
+
+    # Five voxels: (background, liver, tumor) probabilities.
+    probabilities = torch.tensor(
+        [[0.55, 0.7, 0.9, 0.5, 0.2], [0.45, 0.3, 0.05, 0.1, 0.3], [0.0, 0.0, 0.05, 0.4, 0.5]]
+    ).view(3, 5, 1, 1)
+    assert ChannelArgmax()(probabilities).flatten().tolist() == [0, 0, 0, 0, 2]
+    assert ChannelArgmax(0.8)(probabilities).flatten().tolist() == [1, 0, 0, 0, 2]  # 0.44 < 0.45
+    # The fourth voxel is won by tumor (0.4 > 0.6 x 0.5) only thanks to the weight: it becomes liver.
+    assert ChannelArgmax(0.6)(probabilities).flatten().tolist() == [1, 0, 0, 1, 2]
+    assert ChannelArgmax(0.4)(probabilities).flatten().tolist() == [1, 1, 0, 1, 2]
+    dict_version = ChannelArgmaxd("pred", background_weight=0.4)({"pred": probabilities})["pred"]
+    assert dict_version.flatten().tolist() == [1, 1, 0, 1, 2]
+    assert torch.equal(probabilities[0, :, 0, 0], torch.tensor([0.55, 0.7, 0.9, 0.5, 0.2]))  # input unchanged
+    with pytest.raises(ValueError, match="background_weight"):
+        ChannelArgmax(0)
 
 
 def test_fill_liver_holes_in_the_box_equals_the_whole_volume_fill():

@@ -593,7 +593,7 @@ def test_min_lesion_size_turns_small_tumors_into_liver(ct, bundle_root, tmp_path
     assert np.array_equal(removed[kept == 2], np.ones(int((kept == 2).sum()), removed.dtype))
 
 
-def test_fill_liver_holes_option_reaches_the_bundle(monkeypatch, tmp_path):
+def test_fill_and_background_weight_options_reach_the_bundle(monkeypatch, tmp_path):
     import liver3d.segment as segment_module
 
     seen = []
@@ -608,5 +608,8 @@ def test_fill_liver_holes_option_reaches_the_bundle(monkeypatch, tmp_path):
             segment_module.main(["ct.nii.gz", "-o", str(tmp_path), "--fill-liver-holes", flag])
         assert seen[-1] == expected
     with pytest.raises(SystemExit):
+        segment_module.main(["ct.nii.gz", "-o", str(tmp_path), "--background-weight", "0.8"])
+    assert seen[-1] == {"background_weight": 0.8}
+    with pytest.raises(SystemExit):
         segment_module.main(["ct.nii.gz", "-o", str(tmp_path)])
-    assert seen[-1] == {}  # the bundle's default
+    assert seen[-1] == {}  # the bundle's defaults

@@ -16,18 +16,31 @@ from monai.transforms import MapTransform, Transform
 
 
 class ChannelArgmax(Transform):
-    """(C, *spatial) scores -> (1, *spatial) uint8 labels (the index of the largest channel)."""
+    """(C, *spatial) scores -> (1, *spatial) uint8 labels (the index of the largest channel).
+
+    ``background_weight`` multiplies channel 0 before the comparison (on probabilities: below 1 a voxel goes to
+    the organ at a lower organ probability, which calibrates a model that under-segments; 1 is the plain
+    argmax). A voxel won from the background only thanks to the weight takes label ``grown_label`` (the liver),
+    whichever class won it: the weight moves the organ's outline and never grows a lesion."""
+
+    def __init__(self, background_weight: float = 1.0, grown_label: int = 1) -> None:
+        if not background_weight > 0:
+            raise ValueError(f"background_weight must be > 0, got {background_weight}")
+        self.background_weight = float(background_weight)
+        self.grown_label = grown_label
 
     def __call__(self, scores: torch.Tensor) -> torch.Tensor:
         plain = scores.as_tensor() if isinstance(scores, MetaTensor) else torch.as_tensor(scores)
         if plain.shape[0] > 255:
             raise ValueError(f"{plain.shape[0]} channels do not fit uint8 labels")
-        best = plain[0].clone()
+        best = plain[0] * self.background_weight if self.background_weight != 1.0 else plain[0].clone()
         labels = torch.zeros(plain.shape[1:], dtype=torch.uint8, device=plain.device)
         for c in range(1, plain.shape[0]):
             better = plain[c] > best
             labels[better] = c
             torch.maximum(best, plain[c], out=best)
+        if self.background_weight < 1.0:
+            labels[(labels > 0) & (best <= plain[0])] = self.grown_label
         labels = labels[None]
         if isinstance(scores, MetaTensor):
             labels = MetaTensor(labels, meta=scores.meta, applied_operations=scores.applied_operations)
@@ -37,9 +50,11 @@ class ChannelArgmax(Transform):
 class ChannelArgmaxd(MapTransform):
     """Dictionary version of :class:`ChannelArgmax`."""
 
-    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self, keys: KeysCollection, background_weight: float = 1.0, allow_missing_keys: bool = False
+    ):
         super().__init__(keys, allow_missing_keys)
-        self.argmax = ChannelArgmax()
+        self.argmax = ChannelArgmax(background_weight)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
         d = dict(data)
