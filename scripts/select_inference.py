@@ -23,10 +23,11 @@ Options compared (``inference.json`` keys):
 
 Rule, fixed before any run: the first four by the mean over cases of (liver Dice + tumor Dice) / 2 (the
 checkpoint-selection metric; tumor Dice of tumor-free cases is left out), ties to the cheaper option; then
-``background_weight`` for those by the same mean, ties to 1 (no change); then ``fill_liver_holes`` for those, on unless it lowers that mean (to 4 decimals; a tie goes to filling, because
-reference liver masks hold no enclosed cavities); then ``min_lesion_ml`` for those by lesion F1 at overlap > 0
-over the set, kept only if it does not lower the mean tumor Dice by more than 0.005. Scores are on the bundle's fine grid (``fine_pixdim``), after the
-same argmax and largest-component step as ``inference.json``. Writes ``selection.json`` (every
+``background_weight`` for those by the same mean, ties to 1 (no change); then ``fill_liver_holes`` for those,
+on unless it lowers that mean (to 4 decimals; a tie goes to filling, because reference liver masks hold no
+enclosed cavities); then ``min_lesion_ml`` for those by lesion F1 at overlap > 0 over the set, kept only if it
+does not lower the mean tumor Dice by more than 0.005. Scores are on the bundle's fine grid (``fine_pixdim``),
+after the same argmax and largest-component step as ``inference.json``. Writes ``selection.json`` (every
 combination's scores and the choice) and ``selection.md`` to ``--out``; copy the choice into
 ``inference.json`` by hand (configs are data).
 """
