@@ -454,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
         "grows; default: the bundle's)",
     )
     parser.add_argument(
+        "--tumor-weight",
+        type=float,
+        help="the tumor probability is multiplied by this before the argmax (above 1 more voxels become tumor; "
+        "default: the bundle's)",
+    )
+    parser.add_argument(
         "--fill-liver-holes",
         choices=["on", "off"],
         help="background enclosed by the predicted liver becomes liver (default: the bundle's)",
@@ -480,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
                     ("roi_size", args.roi_size),
                     ("min_lesion_ml", args.min_lesion_ml),
                     ("background_weight", args.background_weight),
+                    ("tumor_weight", args.tumor_weight),
                     ("fill_liver_holes", fill_holes),
                 )
                 if v is not None

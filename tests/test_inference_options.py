@@ -173,6 +173,7 @@ def test_inference_json_wires_the_options():
             "min_lesion_ml": 0.3,
             "fill_liver_holes": True,
             "background_weight": 0.8,
+            "tumor_weight": 1.5,
         }
     )
     parser.parse()
@@ -184,9 +185,8 @@ def test_inference_json_wires_the_options():
     removers = [t for t in post.transforms if isinstance(t, RemoveSmallLesionsd)]
     assert len(removers) == 1 and removers[0].remove.min_volume_ml == 0.3
     argmaxes = [t for t in post.transforms if isinstance(t, ChannelArgmaxd)]
-    assert [t.argmax.background_weight for t in argmaxes] == [
-        0.8
-    ]  # the other is disabled with probabilities off
+    # One ChannelArgmaxd runs: the other is disabled while probabilities are not saved.
+    assert [t.argmax.weights for t in argmaxes] == [[0.8, 1.0, 1.5]]
     fillers = [i for i, t in enumerate(post.transforms) if isinstance(t, FillLiverHolesd)]
     assert fillers == [post.transforms.index(removers[0]) - 1]  # on the final label map, before the removal
 
@@ -235,10 +235,9 @@ def test_selection_rule_picks_by_mean_dice_then_lesion_size_by_f1():
     def row(liver, tumor, f1):
         return {"liver_dice": liver, "tumor_dice": tumor, "mean_dice": (liver + tumor) / 2, "lesion_f1": f1}
 
-    def key(weight, background, fill, min_ml):
-        return sel.Option(
-            "none", "constant", weight, "classes" if weight == 0 else "foreground", background, fill, min_ml
-        )
+    def key(weight, background, fill, min_ml, tumor=1.0):
+        blend = "classes" if weight == 0 else "foreground"
+        return sel.Option("none", "constant", weight, blend, background, tumor, fill, min_ml)
 
     table = {
         key(0.0, 1.0, "off", 0.0): row(0.86, 0.20, 0.30),
@@ -293,6 +292,20 @@ def test_selection_rule_picks_by_mean_dice_then_lesion_size_by_f1():
     no_gain = {**table, key(0.25, 0.8, "off", 0.0): row(0.87, 0.21, 0.60)}
     assert sel.choose(no_gain)["background_weight"] == 1.0
 
+    # The tumor weight comes after the background weight, on top of it; a tie goes to the weight nearest 1.
+    tumor = {
+        **weighted,
+        key(0.25, 0.8, "off", 0.0, tumor=1.5): row(0.875, 0.23, 0.30),
+        key(0.25, 0.8, "off", 0.0, tumor=2.0): row(0.875, 0.23, 0.40),
+        key(0.25, 1.0, "off", 0.0, tumor=2.0): row(0.99, 0.50, 0.40),  # not on the chosen background weight
+    }
+    choice = sel.choose(tumor)
+    assert (choice["background_weight"], choice["tumor_weight"], choice["fill_liver_holes"]) == (
+        0.8,
+        1.5,
+        False,
+    )
+
 
 def test_background_weight_grows_the_liver_outline_and_never_a_lesion():
     from liver3d.transforms import ChannelArgmax, ChannelArgmaxd
@@ -301,16 +314,35 @@ def test_background_weight_grows_the_liver_outline_and_never_a_lesion():
     probabilities = torch.tensor(
         [[0.55, 0.7, 0.9, 0.5, 0.2], [0.45, 0.3, 0.05, 0.1, 0.3], [0.0, 0.0, 0.05, 0.4, 0.5]]
     ).view(3, 5, 1, 1)
-    assert ChannelArgmax()(probabilities).flatten().tolist() == [0, 0, 0, 0, 2]
-    assert ChannelArgmax(0.8)(probabilities).flatten().tolist() == [1, 0, 0, 0, 2]  # 0.44 < 0.45
+
+    def labels(weights):
+        return ChannelArgmax(weights)(probabilities).flatten().tolist()
+
+    assert labels(None) == labels([1, 1, 1]) == [0, 0, 0, 0, 2]
+    assert labels([0.8, 1, 1]) == [1, 0, 0, 0, 2]  # 0.44 < 0.45
     # The fourth voxel is won by tumor (0.4 > 0.6 x 0.5) only thanks to the weight: it becomes liver.
-    assert ChannelArgmax(0.6)(probabilities).flatten().tolist() == [1, 0, 0, 1, 2]
-    assert ChannelArgmax(0.4)(probabilities).flatten().tolist() == [1, 1, 0, 1, 2]
-    dict_version = ChannelArgmaxd("pred", background_weight=0.4)({"pred": probabilities})["pred"]
+    assert labels([0.6, 1, 1]) == [1, 0, 0, 1, 2]
+    assert labels([0.4, 1, 1]) == [1, 1, 0, 1, 2]
+    dict_version = ChannelArgmaxd("pred", weights=[0.4, 1, 1])({"pred": probabilities})["pred"]
     assert dict_version.flatten().tolist() == [1, 1, 0, 1, 2]
     assert torch.equal(probabilities[0, :, 0, 0], torch.tensor([0.55, 0.7, 0.9, 0.5, 0.2]))  # input unchanged
-    with pytest.raises(ValueError, match="background_weight"):
-        ChannelArgmax(0)
+    with pytest.raises(ValueError, match="must be > 0"):
+        ChannelArgmax([0, 1, 1])
+    with pytest.raises(ValueError, match="2 channel weights for 3 channels"):
+        ChannelArgmax([0.8, 1])(probabilities)
+
+
+def test_tumor_weight_lets_tumor_win_against_liver_and_the_unweighted_background():
+    from liver3d.transforms import ChannelArgmax
+
+    # (background, liver, tumor): tumor wins at weight 1.5 in the first (0.45 > 0.4, 0.3), never against the
+    # unweighted background in the second (1.5 x 0.3 = 0.45 < 0.5); with the background weight 0.8 as well,
+    # the second and third leave the background (0.45 > 0.4; 0.45 > 0.4) but not beyond the unweighted
+    # background, so they grow the liver, not the tumor.
+    probabilities = torch.tensor([[0.3, 0.5, 0.5], [0.4, 0.2, 0.45], [0.3, 0.3, 0.05]]).view(3, 3, 1, 1)
+    assert ChannelArgmax()(probabilities).flatten().tolist() == [1, 0, 0]
+    assert ChannelArgmax([1, 1, 1.5])(probabilities).flatten().tolist() == [2, 0, 0]
+    assert ChannelArgmax([0.8, 1, 1.5])(probabilities).flatten().tolist() == [2, 1, 1]
 
 
 def test_fill_liver_holes_in_the_box_equals_the_whole_volume_fill():

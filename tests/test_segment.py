@@ -608,8 +608,10 @@ def test_fill_and_background_weight_options_reach_the_bundle(monkeypatch, tmp_pa
             segment_module.main(["ct.nii.gz", "-o", str(tmp_path), "--fill-liver-holes", flag])
         assert seen[-1] == expected
     with pytest.raises(SystemExit):
-        segment_module.main(["ct.nii.gz", "-o", str(tmp_path), "--background-weight", "0.8"])
-    assert seen[-1] == {"background_weight": 0.8}
+        segment_module.main(
+            ["ct.nii.gz", "-o", str(tmp_path), "--background-weight", "0.8", "--tumor-weight", "1.5"]
+        )
+    assert seen[-1] == {"background_weight": 0.8, "tumor_weight": 1.5}
     with pytest.raises(SystemExit):
         segment_module.main(["ct.nii.gz", "-o", str(tmp_path)])
     assert seen[-1] == {}  # the bundle's defaults

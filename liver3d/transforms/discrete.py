@@ -6,7 +6,7 @@ channels takes 0.09 s and gives the same labels (ties go to the lower channel, a
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -18,28 +18,36 @@ from monai.transforms import MapTransform, Transform
 class ChannelArgmax(Transform):
     """(C, *spatial) scores -> (1, *spatial) uint8 labels (the index of the largest channel).
 
-    ``background_weight`` multiplies channel 0 before the comparison (on probabilities: below 1 a voxel goes to
-    the organ at a lower organ probability, which calibrates a model that under-segments; 1 is the plain
-    argmax). A voxel won from the background only thanks to the weight takes label ``grown_label`` (the liver),
-    whichever class won it: the weight moves the organ's outline and never grows a lesion."""
+    ``weights`` (one per channel, default all 1) multiply the channels before the comparison: on probabilities a
+    weighted argmax, the decision for other class priors. Channel 0 is the background, and its weight only moves
+    the organ's outline: a voxel won from the background only thanks to a background weight below 1 takes label
+    ``grown_label`` (the liver), whichever class won it, so that weight never grows a lesion. A class weight
+    above 1 (the tumor's) lets its class win against the liver and against the unweighted background at a lower
+    probability."""
 
-    def __init__(self, background_weight: float = 1.0, grown_label: int = 1) -> None:
-        if not background_weight > 0:
-            raise ValueError(f"background_weight must be > 0, got {background_weight}")
-        self.background_weight = float(background_weight)
+    def __init__(self, weights: Sequence[float] | None = None, grown_label: int = 1) -> None:
+        if weights is not None and not all(w > 0 for w in weights):
+            raise ValueError(f"channel weights must be > 0, got {list(weights)}")
+        self.weights = (
+            None if weights is None or all(w == 1 for w in weights) else [float(w) for w in weights]
+        )
         self.grown_label = grown_label
 
     def __call__(self, scores: torch.Tensor) -> torch.Tensor:
         plain = scores.as_tensor() if isinstance(scores, MetaTensor) else torch.as_tensor(scores)
         if plain.shape[0] > 255:
             raise ValueError(f"{plain.shape[0]} channels do not fit uint8 labels")
-        best = plain[0] * self.background_weight if self.background_weight != 1.0 else plain[0].clone()
+        if self.weights is not None and len(self.weights) != plain.shape[0]:
+            raise ValueError(f"{len(self.weights)} channel weights for {plain.shape[0]} channels")
+        weighted = (lambda c: plain[c] * self.weights[c]) if self.weights else (lambda c: plain[c])
+        best = weighted(0) if self.weights else plain[0].clone()
         labels = torch.zeros(plain.shape[1:], dtype=torch.uint8, device=plain.device)
         for c in range(1, plain.shape[0]):
-            better = plain[c] > best
+            score = weighted(c)
+            better = score > best
             labels[better] = c
-            torch.maximum(best, plain[c], out=best)
-        if self.background_weight < 1.0:
+            torch.maximum(best, score, out=best)
+        if self.weights and self.weights[0] < 1.0:
             labels[(labels > 0) & (best <= plain[0])] = self.grown_label
         labels = labels[None]
         if isinstance(scores, MetaTensor):
@@ -51,10 +59,10 @@ class ChannelArgmaxd(MapTransform):
     """Dictionary version of :class:`ChannelArgmax`."""
 
     def __init__(
-        self, keys: KeysCollection, background_weight: float = 1.0, allow_missing_keys: bool = False
+        self, keys: KeysCollection, weights: Sequence[float] | None = None, allow_missing_keys: bool = False
     ):
         super().__init__(keys, allow_missing_keys)
-        self.argmax = ChannelArgmax(background_weight)
+        self.argmax = ChannelArgmax(weights)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
         d = dict(data)
