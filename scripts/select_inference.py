@@ -20,7 +20,8 @@ Options compared (``inference.json`` keys):
 - ``tumor_weight``: 1, 1.25, 1.5, 2 (the tumor probability is multiplied by it before the argmax: above 1
   tumor wins against liver and background at a lower probability; added 2026-12-06 after a throwaway probe
   on the held-out phantoms found tumor Dice rising when the scans were made darker, the rule below written
-  before its first run);
+  before its first run; the rule chose 2, which doubled false tumor on tumor-free held-out phantoms, and it
+  was not kept: the mean Dice leaves tumor-free cases out, so weigh a tumor-favouring choice by hand);
 - ``fill_liver_holes``: off or on (background enclosed by the predicted liver becomes liver; added
   2026-12-06, with the rule below written before its first run);
 - ``min_lesion_ml``: 0, 0.1, 0.25, 0.5, 1, 2 mL (smaller tumor components become liver).
