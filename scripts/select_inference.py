@@ -121,14 +121,17 @@ def load_cascade(bundle_root: str, inputs: str):
 
 
 def case_scores(labels: np.ndarray, ref: np.ndarray, affine: np.ndarray, case: str) -> dict:
-    """Liver (liver + tumor) and tumor Dice, and the lesion matches, of one case's label map."""
+    """Liver (liver + tumor) and tumor Dice, the lesion matches, and in a case without tumor the volume
+    called tumor (mL), of one case's label map."""
     from liver3d.cam.pseudomask import dice
     from liver3d.evaluation.lesions import score_case_lesions
 
     has_tumor = bool((ref == 2).any())
+    voxel_ml = abs(float(np.linalg.det(np.asarray(affine)[:3, :3]))) / 1000.0
     return {
         "liver_dice": dice(labels > 0, ref > 0),
         "tumor_dice": dice(labels == 2, ref == 2) if has_tumor else None,
+        "false_tumor_ml": None if has_tumor else float((labels == 2).sum()) * voxel_ml,
         "lesions": score_case_lesions(labels, ref, affine, case),
     }
 
@@ -209,6 +212,7 @@ def summarize(cases: list[dict]) -> dict:
     liver = float(np.mean([c["liver_dice"] for c in cases]))
     tumor = [c["tumor_dice"] for c in cases if c["tumor_dice"] is not None]
     tumor_mean = float(np.mean(tumor)) if tumor else float("nan")
+    false_tumor = [c["false_tumor_ml"] for c in cases if c.get("false_tumor_ml") is not None]
     lesions = summarize_lesions([c["lesions"] for c in cases], n_resamples=200)
     overlap = lesions["overlap"]
     return {
@@ -218,6 +222,8 @@ def summarize(cases: list[dict]) -> dict:
         "lesion_f1": overlap["f1"]["value"],
         "lesion_recall": overlap["recall"]["value"],
         "fp_per_case": overlap["fp_per_case"]["value"],
+        # Not in the rule (it leaves tumor-free cases out): shown so that a tumor-favouring choice is weighed.
+        "false_tumor_ml_tumor_free": float(np.mean(false_tumor)) if false_tumor else float("nan"),
     }
 
 
@@ -267,14 +273,15 @@ def markdown(table: dict, choice: dict, meta: dict) -> str:
         f"Validation phantoms: {len(meta['cases'])} cases (generator {meta['generator_version']}); "
         f"seconds per case: {', '.join(f'mirror {k} {v:.1f}' for k, v in meta['seconds'].items())}.",
         "",
-        "| mirror | padding | stage-1 weight | blend | background weight | tumor weight | fill holes | min lesion mL | liver Dice | tumor Dice | mean | lesion F1 | recall | FP/case |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mirror | padding | stage-1 weight | blend | background weight | tumor weight | fill holes | min lesion mL | liver Dice | tumor Dice | mean | lesion F1 | recall | FP/case | false tumor mL, tumor-free cases |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in sorted(table):
         s = table[key]
         lines.append(
             f"| {key.mirror} | {key.padding} | {key.weight:g} | {key.blend} | {key.background:g} | {key.tumor:g} | {key.fill} | {key.min_ml:g} | {s['liver_dice']:.3f} | {s['tumor_dice']:.3f} | "
-            f"{s['mean_dice']:.3f} | {s['lesion_f1']:.3f} | {s['lesion_recall']:.3f} | {s['fp_per_case']:.2f} |"
+            f"{s['mean_dice']:.3f} | {s['lesion_f1']:.3f} | {s['lesion_recall']:.3f} | {s['fp_per_case']:.2f} | "
+            f"{s.get('false_tumor_ml_tumor_free', float('nan')):.1f} |"
         )
     chosen = {k: v for k, v in choice.items() if k not in ("scores", "defaults")}
     lines += ["", f"Chosen: `{json.dumps(chosen)}`"]

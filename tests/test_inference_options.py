@@ -359,3 +359,21 @@ def test_fill_liver_holes_in_the_box_equals_the_whole_volume_fill():
         expected = labels.copy()
         expected[binary_fill_holes(foreground) & ~foreground] = 1
         assert np.array_equal(np.asarray(FillLiverHoles()(torch.as_tensor(labels[None])))[0], expected)
+
+
+def test_selection_reports_false_tumor_of_tumor_free_cases():
+    sel = load_script("select_inference")
+    affine = np.diag([2.0, 2.0, 2.5, 1.0])  # 10 mm^3 voxels
+    ref = np.zeros((8, 8, 8), dtype=np.uint8)
+    ref[1:7, 1:7, 1:7] = 1
+    labels = ref.copy()
+    labels[2:4, 2:4, 2:4] = 2  # 8 voxels called tumor in a liver without any
+    healthy = sel.case_scores(labels, ref, affine, "healthy")
+    assert healthy["tumor_dice"] is None and healthy["false_tumor_ml"] == pytest.approx(0.08)
+    ref_with_tumor = ref.copy()
+    ref_with_tumor[2:4, 2:4, 2:4] = 2
+    sick = sel.case_scores(labels, ref_with_tumor, affine, "sick")
+    assert sick["tumor_dice"] == pytest.approx(1.0) and sick["false_tumor_ml"] is None
+    summary = sel.summarize([healthy, sick])
+    assert summary["false_tumor_ml_tumor_free"] == pytest.approx(0.08)
+    assert summary["tumor_dice"] == pytest.approx(1.0)  # the rule's tumor Dice leaves the healthy case out
