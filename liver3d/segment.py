@@ -12,8 +12,9 @@ OUTDIR:
   three-plane figure ``<case>_seg_planes.png``, with a "Warnings" section when something is doubtful;
 - ``<case>_seg.dcm`` (``--dicom-seg``, DICOM series input only): the same as a DICOM Segmentation
   (highdicom) referencing the source series, for PACS and clinical viewers;
-- ``<case>_result.json``: what was run (input, weights and their SHA-256, settings), every output with its
-  meaning, the warnings and the time each step took.
+- ``<case>_result.json``: what was run (input, weights and their SHA-256, settings: ``fast``, ``device`` and
+  under ``inference`` every ``inference.json`` setting the bundle ran with), every output with its meaning, the
+  warnings and the time each step took.
 
 It warns, in its output and in the report, when the input does not look like a CT in HU, when the field of
 view holds no liver and when a liver or lesion found is implausible (:mod:`liver3d.inference.sanity`). Bad input
@@ -266,6 +267,7 @@ def segment(
         bar.set_description(STEPS[1])
         raw = staging / "bundle"
         _run_bundle(bundle_root, image, raw, fast, device, slicer, settings)
+        inference_settings = _bundle_settings(raw)
         produced = case_name(str(image))
         label_path = raw / f"{produced}_seg.nii.gz"
         if not label_path.is_file():
@@ -328,6 +330,7 @@ def segment(
         record = _result_record(
             source, bundle_root, weights, fast, device, published, cautions, report, seconds
         )
+        record["settings"]["inference"] = inference_settings
         write_json_atomic(result_path, record)
         moved = {role: _publish(path, final, out_dir) for role, path in outputs.items()}
         seconds["write"] = time.perf_counter() - clock
@@ -381,6 +384,14 @@ def _publish(path: Path, final: Path, out_dir: Path) -> Path:
             shutil.rmtree(target_top)
         os.replace(top, target_top)
     return out_dir / relative
+
+
+def _bundle_settings(raw: Path) -> dict:
+    """The inference settings the bundle ran with (its ``result.json``: the defaults of ``inference.json`` with
+    every override applied), so that a result made with ``--tumor-weight 2`` says so."""
+    from liver3d.manifest import read_result_manifest
+
+    return read_result_manifest(raw).get("settings", {})
 
 
 def _result_record(source, bundle_root, weights, fast, device, outputs, cautions, report, seconds) -> dict:

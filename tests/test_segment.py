@@ -276,10 +276,15 @@ def test_zipped_dicom_series_is_named_after_the_zip(dicom_series, bundle_root, t
     files = {f"export/series/{p.name}": p for p in sorted(dicom_series.iterdir())}
     archive = _zip_files(tmp_path / "series.zip", files)
     out = tmp_path / "out"
-    rc = main([str(archive), "-o", str(out), "--bundle-root", str(bundle_root), "--quiet", "--fast"])
+    rc = main([str(archive), "-o", str(out), "--bundle-root", str(bundle_root), "--quiet", "--fast",
+               "--tumor-weight", "1.5"])  # fmt: skip
     assert rc == 0, capsys.readouterr().err
     result = _check_published(out, "series", SHAPE, read_volume(dicom_series).affine)
     assert result["input"] == str(archive) and result["settings"]["fast"] is True
+    # The inference settings the bundle ran with: the option given, and the defaults beside it.
+    inference = result["settings"]["inference"]
+    assert inference["tumor_weight"] == 1.5 and inference["overlap"] == 0.0
+    assert inference["background_weight"] == 0.8 and inference["min_lesion_ml"] == 1.0
 
 
 @pytest.fixture(scope="module")
