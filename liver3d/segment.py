@@ -328,9 +328,17 @@ def segment(
         published = {role: out_dir / path.relative_to(final) for role, path in outputs.items()}
         seconds["write"] = time.perf_counter() - clock  # result.json and the moves take milliseconds
         record = _result_record(
-            source, bundle_root, weights, fast, device, published, cautions, report, seconds
+            source,
+            bundle_root,
+            weights,
+            fast,
+            device,
+            inference_settings,
+            published,
+            cautions,
+            report,
+            seconds,
         )
-        record["settings"]["inference"] = inference_settings
         write_json_atomic(result_path, record)
         moved = {role: _publish(path, final, out_dir) for role, path in outputs.items()}
         seconds["write"] = time.perf_counter() - clock
@@ -394,7 +402,9 @@ def _bundle_settings(raw: Path) -> dict:
     return read_result_manifest(raw).get("settings", {})
 
 
-def _result_record(source, bundle_root, weights, fast, device, outputs, cautions, report, seconds) -> dict:
+def _result_record(
+    source, bundle_root, weights, fast, device, inference, outputs, cautions, report, seconds
+) -> dict:
     meaning = {
         "label_map": "label map on the input's grid: 0 background, 1 liver, 2 tumor (uint8 NIfTI)",
         "slicer_segmentation": "3D Slicer segmentation (.seg.nrrd) with liver and tumor segments",
@@ -411,7 +421,7 @@ def _result_record(source, bundle_root, weights, fast, device, outputs, cautions
         "input": str(source),
         "bundle_root": str(bundle_root),
         "weights": weights,
-        "settings": {"fast": fast, "device": device or "auto"},
+        "settings": {"fast": fast, "device": device or "auto", "inference": inference},
         "outputs": {
             role: {
                 "path": str(path),

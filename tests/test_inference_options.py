@@ -155,7 +155,8 @@ def test_remove_small_lesions_turns_small_tumors_into_liver():
         RemoveSmallLesions(-1)
 
 
-def test_inference_json_wires_the_options():
+def _inference_parser(overrides: dict):
+    """The segmentation bundle's ``inference.json``, parsed with ``overrides`` (release weights' root)."""
     from pathlib import Path
 
     from monai.bundle import ConfigParser
@@ -163,9 +164,14 @@ def test_inference_json_wires_the_options():
     root = Path(__file__).resolve().parents[1] / "bundles" / "liver_tumor_seg"
     parser = ConfigParser()
     parser.read_config(str(root / "configs" / "inference.json"))
-    parser.update(
+    parser.update({"bundle_root": str(root), **overrides})
+    parser.parse()
+    return parser
+
+
+def test_inference_json_wires_the_options():
+    parser = _inference_parser(
         {
-            "bundle_root": str(root),
             "mirror_axes": [0, 1],
             "stage1_weight": 0.25,
             "stage1_blend": "foreground",
@@ -176,7 +182,6 @@ def test_inference_json_wires_the_options():
             "tumor_weight": 1.5,
         }
     )
-    parser.parse()
     inferer = parser.get_parsed_content("inferer")
     assert inferer.mirror_axes == (0, 1) and inferer.stage1_weight == 0.25
     assert inferer.stage1_blend == "foreground"
@@ -192,16 +197,8 @@ def test_inference_json_wires_the_options():
 
 
 def test_inference_json_fills_holes_by_default_and_can_leave_them():
-    from pathlib import Path
-
-    from monai.bundle import ConfigParser
-
-    root = Path(__file__).resolve().parents[1] / "bundles" / "liver_tumor_seg"
     for override, expected in (({}, True), ({"fill_liver_holes": False}, False)):
-        parser = ConfigParser()
-        parser.read_config(str(root / "configs" / "inference.json"))
-        parser.update({"bundle_root": str(root), **override})
-        parser.parse()
+        parser = _inference_parser(override)
         post = parser.get_parsed_content("postprocessing")
         assert any(isinstance(t, FillLiverHolesd) for t in post.transforms) is expected
         assert parser.get_parsed_content("manifest_settings")["fill_liver_holes"] is expected

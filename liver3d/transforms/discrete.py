@@ -1,4 +1,5 @@
-"""Probabilities to label maps without ``torch.argmax``'s strided pass over the channel axis.
+"""Probabilities to label maps without ``torch.argmax``'s strided pass over the channel axis, and the label-map
+steps that follow it (small lesions, enclosed holes).
 
 On a (3, 240, 240, 114) CPU tensor ``AsDiscrete(argmax=True)`` took 0.72 s; a running maximum over the
 channels takes 0.09 s and gives the same labels (ties go to the lower channel, as with ``argmax``).
@@ -13,6 +14,18 @@ import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform, Transform
+
+
+def _plain(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor without MONAI's metadata (indexing a plain tensor is faster and keeps no trace)."""
+    return tensor.as_tensor() if isinstance(tensor, MetaTensor) else torch.as_tensor(tensor)
+
+
+def _with_meta_of(out: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``out`` with ``like``'s metadata and transform trace when ``like`` is a MetaTensor."""
+    if isinstance(like, MetaTensor):
+        return MetaTensor(out, meta=like.meta, applied_operations=like.applied_operations)
+    return out
 
 
 class ChannelArgmax(Transform):
@@ -34,25 +47,22 @@ class ChannelArgmax(Transform):
         self.grown_label = grown_label
 
     def __call__(self, scores: torch.Tensor) -> torch.Tensor:
-        plain = scores.as_tensor() if isinstance(scores, MetaTensor) else torch.as_tensor(scores)
+        plain = _plain(scores)
         if plain.shape[0] > 255:
             raise ValueError(f"{plain.shape[0]} channels do not fit uint8 labels")
         if self.weights is not None and len(self.weights) != plain.shape[0]:
             raise ValueError(f"{len(self.weights)} channel weights for {plain.shape[0]} channels")
-        weighted = (lambda c: plain[c] * self.weights[c]) if self.weights else (lambda c: plain[c])
-        best = weighted(0) if self.weights else plain[0].clone()
+        weights = self.weights
+        best = plain[0] * weights[0] if weights else plain[0].clone()
         labels = torch.zeros(plain.shape[1:], dtype=torch.uint8, device=plain.device)
         for c in range(1, plain.shape[0]):
-            score = weighted(c)
+            score = plain[c] * weights[c] if weights else plain[c]
             better = score > best
             labels[better] = c
             torch.maximum(best, score, out=best)
-        if self.weights and self.weights[0] < 1.0:
+        if weights and weights[0] < 1.0:
             labels[(labels > 0) & (best <= plain[0])] = self.grown_label
-        labels = labels[None]
-        if isinstance(scores, MetaTensor):
-            labels = MetaTensor(labels, meta=scores.meta, applied_operations=scores.applied_operations)
-        return labels
+        return _with_meta_of(labels[None], scores)
 
 
 class ChannelArgmaxd(MapTransform):
@@ -84,9 +94,7 @@ class TumorPresenced(MapTransform):
 
         d = dict(data)
         for key in self.key_iterator(d):
-            label = d[key]
-            plain = label.as_tensor() if isinstance(label, MetaTensor) else torch.as_tensor(label)
-            d[key] = torch.tensor(tumor_present(plain, self.min_voxels), dtype=torch.long)
+            d[key] = torch.tensor(tumor_present(_plain(d[key]), self.min_voxels), dtype=torch.long)
         return d
 
 
@@ -112,7 +120,7 @@ class RemoveSmallLesions(Transform):
         from liver3d.evaluation.lesions import components
         from liver3d.geometry import voxel_spacing
 
-        plain = labels.as_tensor() if isinstance(labels, MetaTensor) else torch.as_tensor(labels)
+        plain = _plain(labels)
         voxel_ml = float(np.prod(voxel_spacing(labels))) / 1000.0
         numbered, count = components((plain[0] == self.tumor).cpu().numpy())
         if count == 0:
@@ -124,9 +132,7 @@ class RemoveSmallLesions(Transform):
             return labels
         out = plain.clone()
         out[0][torch.as_tensor(small[numbered], device=plain.device)] = self.fill
-        if isinstance(labels, MetaTensor):
-            out = MetaTensor(out, meta=labels.meta, applied_operations=labels.applied_operations)
-        return out
+        return _with_meta_of(out, labels)
 
 
 class RemoveSmallLesionsd(MapTransform):
@@ -162,7 +168,7 @@ class FillLiverHoles(Transform):
     def __call__(self, labels: torch.Tensor) -> torch.Tensor:
         from scipy.ndimage import binary_fill_holes
 
-        plain = labels.as_tensor() if isinstance(labels, MetaTensor) else torch.as_tensor(labels)
+        plain = _plain(labels)
         foreground = (plain[0] > 0).cpu().numpy()
         if not foreground.any():
             return labels
@@ -178,9 +184,7 @@ class FillLiverHoles(Transform):
             return labels
         out = plain.clone()
         out[0][box][torch.as_tensor(holes, device=plain.device)] = self.fill
-        if isinstance(labels, MetaTensor):
-            out = MetaTensor(out, meta=labels.meta, applied_operations=labels.applied_operations)
-        return out
+        return _with_meta_of(out, labels)
 
 
 class FillLiverHolesd(MapTransform):
