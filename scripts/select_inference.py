@@ -44,6 +44,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 from itertools import product
 from pathlib import Path
 from typing import NamedTuple
@@ -136,25 +137,25 @@ def case_scores(labels: np.ndarray, ref: np.ndarray, affine: np.ndarray, case: s
     }
 
 
-def postprocess(
-    probabilities: torch.Tensor,
-    affine,
-    background_weight: float,
-    tumor_weight: float,
-    fill_holes: bool,
-    min_lesion_ml: float,
-) -> np.ndarray:
+def postprocessed(
+    probabilities: torch.Tensor, affine, args
+) -> Iterator[tuple[float, float, str, float, np.ndarray]]:
+    """(background weight, tumor weight, fill, min lesion mL, label map) for every postprocessing option in
+    ``args``, in ``inference.json``'s order (weighted argmax, largest component, holes, small lesions); each
+    step runs once for the options that share it."""
     from monai.data import MetaTensor
     from monai.transforms import KeepLargestConnectedComponent
 
     from liver3d.transforms import ChannelArgmax, FillLiverHoles, RemoveSmallLesions
 
-    labels = ChannelArgmax([background_weight, 1.0, tumor_weight])(probabilities)
-    labels = KeepLargestConnectedComponent(applied_labels=[1, 2], independent=False)(labels)
-    if fill_holes:
-        labels = FillLiverHoles()(labels)
-    labels = RemoveSmallLesions(min_lesion_ml)(MetaTensor(torch.as_tensor(labels), affine=affine))
-    return np.asarray(labels)[0]
+    largest = KeepLargestConnectedComponent(applied_labels=[1, 2], independent=False)
+    for background, tumor in product(args.background_weights, args.tumor_weights):
+        argmax = largest(ChannelArgmax([background, 1.0, tumor])(probabilities))
+        for fill in args.fill_holes:
+            labels = FillLiverHoles()(argmax) if fill == "on" else argmax
+            labels = MetaTensor(torch.as_tensor(labels), affine=affine)
+            for min_ml in args.min_lesion_ml:
+                yield background, tumor, fill, min_ml, np.asarray(RemoveSmallLesions(min_ml)(labels))[0]
 
 
 def blend_options(weights: list[float], blends: list[str]) -> list[tuple[float, str]]:
@@ -191,10 +192,7 @@ def evaluate(args) -> dict:
             seconds.setdefault(mirror, []).append(time.perf_counter() - start)
             for weight, blend in blend_options(args.weights, args.blends):
                 probabilities = inferer.blend(coarse, box, fine, weight, blend)
-                for background, tumor, fill, min_ml in product(
-                    args.background_weights, args.tumor_weights, args.fill_holes, args.min_lesion_ml
-                ):
-                    labels = postprocess(probabilities, affine, background, tumor, fill == "on", min_ml)
+                for background, tumor, fill, min_ml, labels in postprocessed(probabilities, affine, args):
                     key = Option(mirror, padding, weight, blend, background, tumor, fill, min_ml)
                     results.setdefault(key, []).append(case_scores(labels, ref, affine, entry["case_id"]))
         print(f"{number}/{len(entries)} {entry['case_id']}", flush=True)
