@@ -163,6 +163,54 @@ was built with the knowledge that a non-contrast liver is where the model is wea
 outside a tissue that is not at least 30 HU brighter than the liver there, in that slab the IVC's edge inside the
 liver; variants written after it differ from those in a few voxels beside the IVC, by about 10 HU.)
 
+The second real scan as a background (2026-12-06; committed before it runs). Two steps; the first decides whether
+the second runs.
+
+1. Leave-one-out: does a real background help the *other* real scan? 0.4.0 showed it one way (the DICOM slab as
+   a background moved the unseen NIfTI scan 0.845 -> 0.867, member 2 continued with the 0.2.0 member 1). This
+   run is the mirror: the non-contrast NIfTI becomes 96 variants (seed 2), member 2 of 0.3.0 continues on them
+   beside its 480 phantoms exactly as in that run (training seed 4, 20 epochs, learning rate 5e-4), joins the
+   0.2.0 member 1, and is measured on the DICOM slab, which it has not seen, against the 0.3.0 pair, both at
+   the shipped 0.4.0 inference defaults::
+
+    python -m liver3d.phantoms.real_background --ct ../shared/data/real_ct/example_ct_sm.nii.gz \
+        --liver-mask ../shared/data/real_ct/example_seg.nii.gz --liver-value 5 --phase non_contrast \
+        --cases 96 --seed 2 --prefix real_nifti --out release_data/real_nifti_bg
+    mkdir -p release_data/rbn_m2
+    ln -s ../member2/phantoms_train release_data/rbn_m2/phantoms_train
+    ln -s ../member2/phantoms_val release_data/rbn_m2/phantoms_val
+    python scripts/train_release.py --work release_data/rbn_m2 --seed 110 --val-seed 200 \
+        --mix-with release_data/gen20_train release_data/real_nifti_bg \
+        --init-from release_data/member2/release --train-seed 4 --stages stage2 --learning-rate 0.0005 \
+        --epochs-stage2 20 --budget-min-stage2 30 --ensemble-with release_data/rel020 \
+        --export-to release_data/rbn_m2/release_ens
+
+   Rule: step 2 runs only if this pair's liver Dice on the slab is above the 0.3.0 pair's at the same options
+   (then a real background has helped an unseen real scan in both directions). Otherwise the NIfTI stays the
+   release's real validation and nothing more is trained.
+
+2. Both 0.4.0 members continue from their own weights on 672 cases: the 480 phantoms, the 96 slab variants and
+   the 96 NIfTI variants (29 % real anatomy, two patients), with the 0.4.0 schedule (member 1 training seed 8,
+   member 2 seed 9); the pair is assembled as 0.4.0 was::
+
+    for m in rbn_m1 rbn2_m2; do mkdir -p release_data/$m
+        ln -s ../member2/phantoms_train release_data/$m/phantoms_train
+        ln -s ../member2/phantoms_val release_data/$m/phantoms_val; done
+    python scripts/train_release.py --work release_data/rbn_m1 --seed 110 --val-seed 200 \
+        --mix-with release_data/gen20_train release_data/real_dicom_bg release_data/real_nifti_bg \
+        --init-from bundles/liver_tumor_seg/models/release --train-seed 8 --stages stage2 \
+        --learning-rate 0.0005 --epochs-stage2 20 --budget-min-stage2 30 --export-to release_data/rbn_m1/release
+    python scripts/train_release.py --work release_data/rbn2_m2 --seed 110 --val-seed 200 \
+        --mix-with release_data/gen20_train release_data/real_dicom_bg release_data/real_nifti_bg \
+        --init-from bundles/liver_tumor_seg/models/release --init-member 2 --train-seed 9 --stages stage2 \
+        --learning-rate 0.0005 --epochs-stage2 20 --budget-min-stage2 30 \
+        --ensemble-with release_data/rbn_m1/release --export-to release_data/rbn_m12/release
+
+   Rule: the pair ships only when it beats 0.4.0 on the 24 validation phantoms (the mean of liver and tumor Dice
+   at the options ``select_inference.py`` chooses) and its false tumor on the tumor-free validation phantoms (the
+   script's column) is at most 1.5 times 0.4.0's. Both real scans are then training data: the model card says so,
+   and from then on the real scores that count are the release scorer's.
+
 Any of these members joins the shipped release as an ensemble member with the same command plus
 ``--ensemble-with bundles/liver_tumor_seg/models/release --export-to <folder>`` (training is skipped when its
 stage is done): only when the ensemble is better on validation (see the model card).
