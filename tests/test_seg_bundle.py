@@ -202,6 +202,12 @@ def test_inference_keeps_the_input_geometry_and_writes_slicer_segments(trained):
         assert prob.shape == (*a.GetSize(), 3)
         assert np.allclose(np.asarray(prob.dataobj).sum(-1), 1.0, atol=1e-3)
     assert not list(out.glob(".*"))  # no temporary files left
+    # Asking for the probabilities does not change the label map.
+    plain = trained / "infer_plain"
+    _run(("inference.json",), bundle_root=str(trained / "bundle"), input=str(trained / "test"),
+         output_dir=str(plain), save_slicer=False)  # fmt: skip
+    for seg in sorted(out.glob("*_seg.nii.gz")):
+        assert np.array_equal(np.asarray(nib.load(seg).dataobj), np.asarray(nib.load(plain / seg.name).dataobj))
 
 
 @pytest.mark.slow
