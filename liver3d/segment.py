@@ -1,6 +1,7 @@
 """``liver3d segment INPUT -o OUTDIR``: liver and tumor segmentation of one CT with the shipped model.
 
-INPUT is a NIfTI file, a DICOM series folder or a zip holding either. The command runs the
+INPUT is a NIfTI file, a DICOM series folder or a zip holding either (a folder with several image series: the
+largest is read, and a warning names it). The command runs the
 ``liver_tumor_seg`` bundle's ``inference.json`` (the same result as ``python -m monai.bundle run --config_file
 bundles/liver_tumor_seg/configs/inference.json --input INPUT``) with the release weights shipped in
 ``bundles/liver_tumor_seg/models/release/`` (``--bundle-root`` for a bundle you trained), then writes into
@@ -47,6 +48,7 @@ from liver3d.geometry import Volume
 from liver3d.inference.sanity import Caution, check_ct_intensities, check_segmentation
 from liver3d.io.archive import ArchiveError, unpack_ct_zip
 from liver3d.io.atomic import write_json_atomic
+from liver3d.io.dicom_series import main_series
 from liver3d.io.readers import VolumeError, is_dicom_series, is_nifti, read_volume
 from liver3d.networks.ensemble import ensemble_members
 from liver3d.networks.weights import read_weights, sha256_of, stage_checkpoint
@@ -123,6 +125,23 @@ def read_checked_ct(path: Path, shown: str | Path) -> tuple[Volume, list[Caution
     if errors:
         raise SegmentInputError(shown, errors[0].problem)
     return ct, check_ct_intensities(ct.array)
+
+
+def series_choice(image: Path, shown: str | Path) -> list[Caution]:
+    """A caution naming the series read when the DICOM folder ``image`` holds several (liver3d reads the largest)."""
+    if not image.is_dir():
+        return []
+    chosen = main_series(image)
+    if chosen is None or chosen[1] < 2:
+        return []
+    series, count = chosen
+    return [
+        Caution(
+            "several_dicom_series",
+            f"{shown} holds {count} image series; the largest was segmented, {series.describe()}; "
+            "give the folder of one series to segment another",
+        )
+    ]
 
 
 def _weights(bundle_root: Path) -> dict[str, dict]:
@@ -259,6 +278,7 @@ def segment(
             )
         case = case_name(source.name[:-4] if source.name.lower().endswith(".zip") else str(source))
         ct, cautions = read_checked_ct(image, source)
+        cautions = series_choice(image, source) + cautions
         weights = _weights(bundle_root)
         seconds["read_and_check"] = time.perf_counter() - clock
         bar.update()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -74,6 +75,23 @@ def test_segments_codes_references_and_every_pixel(series, tmp_path):
     )
     expected = _labels_on_series_grid(labels, affine, folder, tmp_path)
     assert frames.shape == expected.shape and np.array_equal(frames, expected)
+
+
+def test_a_folder_with_a_scout_references_only_the_series_it_segments(series, tmp_path):
+    folder, labels, affine, _ = series
+    mixed = tmp_path / "mixed"
+    shutil.copytree(folder, mixed)
+    scout = save_nifti(np.full((40, 40, 2), 500, np.int16), np.eye(4), tmp_path / "scout.nii.gz")
+    for f in write_dicom_series(scout, tmp_path / "scout", series_description="scout"):
+        f.rename(mixed / f"scout_{f.name}")
+    result = write_dicom_seg(labels, affine, mixed, tmp_path / "seg.dcm")
+    seg = hd.seg.segread(str(result.path))
+    (referenced,) = seg.ReferencedSeriesSequence
+    sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in _series_files(folder)]
+    assert referenced.SeriesInstanceUID == sources[0].SeriesInstanceUID
+    assert {r.ReferencedSOPInstanceUID for r in referenced.ReferencedInstanceSequence} == {
+        s.SOPInstanceUID for s in sources
+    }
 
 
 def test_a_label_map_off_the_series_grid_is_refused(series, tmp_path):

@@ -207,7 +207,9 @@ def test_inference_keeps_the_input_geometry_and_writes_slicer_segments(trained):
     _run(("inference.json",), bundle_root=str(trained / "bundle"), input=str(trained / "test"),
          output_dir=str(plain), save_slicer=False)  # fmt: skip
     for seg in sorted(out.glob("*_seg.nii.gz")):
-        assert np.array_equal(np.asarray(nib.load(seg).dataobj), np.asarray(nib.load(plain / seg.name).dataobj))
+        assert np.array_equal(
+            np.asarray(nib.load(seg).dataobj), np.asarray(nib.load(plain / seg.name).dataobj)
+        )
 
 
 @pytest.mark.slow

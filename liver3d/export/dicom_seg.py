@@ -18,6 +18,7 @@ import numpy as np
 
 from liver3d.errors import InputError
 from liver3d.io.atomic import atomic_path
+from liver3d.io.dicom_series import main_series
 from liver3d.labels import load_label_table
 
 SERIES_DESCRIPTION = "liver3d liver and tumor segmentation"
@@ -75,12 +76,14 @@ def repair_identifiers(datasets: list) -> list[str]:
 
 
 def read_series(folder: str | Path) -> list:
-    """The CT slices of the one image series in ``folder`` (pydicom datasets, unsorted)."""
+    """The CT slices of the series liver3d segments in ``folder`` (its largest, :mod:`liver3d.io.dicom_series`):
+    pydicom datasets, unsorted."""
     import pydicom
 
     folder = Path(folder)
+    chosen = main_series(folder)
     datasets = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in chosen[0].files if chosen else ():
         try:
             ds = pydicom.dcmread(str(path), stop_before_pixels=False)
         except Exception:  # not a DICOM file (a DICOMDIR index, a readme): skipped
@@ -89,11 +92,6 @@ def read_series(folder: str | Path) -> list:
             datasets.append(ds)
     if not datasets:
         raise DicomSegError(folder, "no DICOM images with pixel data and positions")
-    series = {ds.SeriesInstanceUID for ds in datasets}
-    if len(series) > 1:
-        raise DicomSegError(
-            folder, f"{len(series)} image series in one folder; give the folder of one series"
-        )
     return datasets
 
 

@@ -1,7 +1,7 @@
 """Reading CT volumes and label maps with their geometry, with errors that name the file and the problem.
 
-NIfTI (``.nii``, ``.nii.gz``) is read with nibabel; a DICOM series (a folder of slices), NRRD and MHA
-through MONAI's ITK reader. :func:`load_volume` returns a MONAI ``MetaTensor`` whose ``affine`` maps
+NIfTI (``.nii``, ``.nii.gz``) is read with nibabel; a DICOM series (a folder of slices; the largest series when
+it holds several, :mod:`liver3d.io.dicom_series`), NRRD and MHA through MONAI's ITK reader. :func:`load_volume` returns a MONAI ``MetaTensor`` whose ``affine`` maps
 voxels to RAS millimetres, as every MONAI transform expects.
 """
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from liver3d.errors import InputError
 from liver3d.geometry import Volume
+from liver3d.io.dicom_series import MainSeriesITKReader, main_series
 from liver3d.io.fast_nifti import sitk_voxels
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -77,9 +78,10 @@ def _read_itk_header(path: Path) -> VolumeHeader:
 
     try:
         if path.is_dir():
-            files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path))
-            if not files:
+            chosen = main_series(path)
+            if chosen is None:
                 raise VolumeError(path, "folder holds no DICOM series")
+            files = chosen[0].files
             reader = sitk.ImageFileReader()
             reader.SetFileName(files[0])
             reader.ReadImageInformation()
@@ -148,7 +150,7 @@ def load_volume(path: str | Path, dtype: type | None = np.float32):
 
     path = Path(path)
     _require_exists(path)
-    reader = "NibabelReader" if is_nifti(path) else "ITKReader"
+    reader = "NibabelReader" if is_nifti(path) else MainSeriesITKReader()
     loader = LoadImage(reader=reader, image_only=True, dtype=dtype)
     try:
         return loader(str(path))

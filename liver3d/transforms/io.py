@@ -16,6 +16,7 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import LoadImaged, MapTransform
 
+from liver3d.io.dicom_series import MainSeriesITKReader
 from liver3d.io.fast_nifti import FastNiftiReader
 from liver3d.io.readers import VolumeError, explain_load_failure
 from liver3d.labels import load_label_table
@@ -36,8 +37,11 @@ class LoadVolumed(LoadImaged):
         super().__init__(
             keys, image_only=image_only, dtype=dtype, allow_missing_keys=allow_missing_keys, **kwargs
         )
-        if "reader" not in kwargs:  # .nii.gz voxels decoded by SimpleITK (same array and geometry, faster)
-            self._loader.register(FastNiftiReader())
+        if "reader" not in kwargs:
+            self._loader.register(MainSeriesITKReader())  # a DICOM folder's largest series, not ITK's first
+            self._loader.register(
+                FastNiftiReader()
+            )  # .nii.gz voxels decoded by SimpleITK (same array, faster)
 
     def __call__(self, data, reader=None):
         try:

@@ -1,0 +1,85 @@
+"""Which image series of a DICOM folder liver3d reads.
+
+A folder exported from a PACS often holds more than the axial CT: a scout, a second reconstruction, a dose
+report. MONAI's ``ITKReader`` reads whichever series ITK lists first; liver3d reads the **largest** (the most
+slices; ties go to the one listed first), everywhere a folder is read (the header check, the bundles' loader,
+``liver3d segment``, the DICOM SEG export), and ``liver3d segment`` says which one it took when there was a
+choice. Series are told apart as MONAI's reader tells them apart (ITK's GDCM series names with details, so one
+Series Instance UID holding two orientations counts as two series).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from monai.data import ITKReader
+from monai.utils import ensure_tuple
+
+
+@dataclass(frozen=True)
+class DicomSeries:
+    """One image series of a folder: ITK's name for it, its files (in ITK's slice order) and its description."""
+
+    identifier: str
+    files: tuple[str, ...]
+    description: str
+
+    @property
+    def slices(self) -> int:
+        return len(self.files)
+
+    def describe(self) -> str:
+        name = f"'{self.description}'" if self.description else "without a description"
+        return f"series {name} ({self.slices} slices)"
+
+
+def series_in_folder(folder: str | Path) -> list[DicomSeries]:
+    """Every image series ITK finds directly in ``folder`` (not in sub-folders), in ITK's order."""
+    import itk
+
+    names = itk.GDCMSeriesFileNames.New()
+    names.SetUseSeriesDetails(True)  # as MONAI's ITKReader, so the identifiers are the ones it accepts
+    names.AddSeriesRestriction("0008|0021")
+    names.SetDirectory(str(folder))
+    found = []
+    for identifier in names.GetSeriesUIDs():
+        files = tuple(str(f) for f in names.GetFileNames(identifier))
+        found.append(DicomSeries(str(identifier), files, _description(files[0]) if files else ""))
+    return found
+
+
+def main_series(folder: str | Path) -> tuple[DicomSeries, int] | None:
+    """The series liver3d reads from ``folder`` (the largest) and how many series the folder holds; None if none."""
+    found = series_in_folder(folder)
+    if not found:
+        return None
+    return max(found, key=lambda s: s.slices), len(found)  # max keeps the first of equals
+
+
+def _description(path: str) -> str:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesDescription"])
+    except Exception:  # an unreadable header: the series is still read by ITK, just not described
+        return ""
+    return str(ds.get("SeriesDescription", "") or "").strip()
+
+
+class MainSeriesITKReader(ITKReader):
+    """MONAI's ``ITKReader``, reading the largest series of a DICOM folder instead of the first ITK lists."""
+
+    def read(self, data, **kwargs):
+        paths = ensure_tuple(data)  # MONAI's LoadImage hands over a tuple of one path
+        if len(paths) == 1 and Path(paths[0]).is_dir():
+            chosen = main_series(paths[0])
+            if chosen is not None:
+                reader = ITKReader(
+                    series_name=chosen[0].identifier, series_meta=self.series_meta, **self.kwargs
+                )
+                with warnings.catch_warnings():  # ITKReader's "more than one DICOM series": chosen above
+                    warnings.filterwarnings("ignore", message=".*more than one DICOM series")
+                    return reader.read(data, **kwargs)
+        return super().read(data, **kwargs)

@@ -1,0 +1,63 @@
+"""A DICOM folder holding several image series: liver3d reads the largest, everywhere, and says so."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from monai.transforms import LoadImage
+
+from liver3d.io.dicom import write_dicom_series
+from liver3d.io.dicom_series import main_series, series_in_folder
+from liver3d.io.nifti import save_nifti
+from liver3d.io.readers import load_volume, read_header
+from liver3d.segment import series_choice
+from liver3d.transforms import LoadVolumed
+
+AFFINE = np.diag([1.5, 1.5, 3.0, 1.0])
+
+
+def _series(root: Path, name: str, array: np.ndarray, description: str) -> list[Path]:
+    ct = save_nifti(array.astype(np.int16), AFFINE, root / f"{name}.nii.gz")
+    return write_dicom_series(ct, root / name, series_description=description)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """One folder: a 2-slice scout written first (so ITK lists it first), then the 9-slice axial CT."""
+    root = tmp_path_factory.mktemp("study")
+    scout = _series(root, "scout", np.full((12, 10, 2), 500), "scout")
+    axial = np.arange(12 * 10 * 9).reshape(12, 10, 9) % 200 - 50
+    ct = _series(root, "axial", axial, "abdomen 3 mm")
+    folder = root / "export"
+    folder.mkdir()
+    for prefix, files in (("a", scout), ("b", ct)):
+        for f in files:
+            f.rename(folder / f"{prefix}_{f.name}")
+    return folder
+
+
+def test_the_largest_series_is_chosen_not_the_first_listed(study):
+    listed = series_in_folder(study)
+    assert [s.slices for s in listed] == [2, 9]  # the scout first: what MONAI's ITKReader would read
+    assert listed[0].description == "scout"
+    chosen, count = main_series(study)
+    assert count == 2 and chosen.slices == 9 and chosen.description == "abdomen 3 mm"
+    assert LoadImage(reader="ITKReader", image_only=True)(str(study)).shape[-1] == 2
+
+
+def test_header_loader_and_bundle_transform_read_the_same_series(study):
+    assert read_header(study).shape == (12, 10, 9)
+    volume = load_volume(study)
+    assert tuple(volume.shape) == (12, 10, 9)
+    assert float(volume.max()) < 500  # the scout's constant 500 HU is nowhere
+    loaded = LoadVolumed("image")({"image": str(study)})["image"]
+    assert np.array_equal(np.asarray(loaded), np.asarray(volume))
+
+
+def test_segment_warns_which_series_it_read(study, tmp_path):
+    (caution,) = series_choice(study, "export")
+    assert caution.code == "several_dicom_series"
+    assert "holds 2 image series" in caution.message and "'abdomen 3 mm' (9 slices)" in caution.message
+    single = tmp_path / "single"
+    _series(tmp_path, "single", np.zeros((12, 10, 4)), "one")
+    assert series_choice(single, "single") == []
