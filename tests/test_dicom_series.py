@@ -1,5 +1,6 @@
 """A DICOM folder holding several image series: liver3d reads the largest, everywhere, and says so."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +62,18 @@ def test_segment_warns_which_series_it_read(study, tmp_path):
     single = tmp_path / "single"
     _series(tmp_path, "single", np.zeros((12, 10, 4)), "one")
     assert series_choice(single, "single") == []
+
+
+def test_a_folder_above_the_series_names_where_they_are(study, tmp_path, capsys):
+    from liver3d.io.readers import VolumeError
+    from liver3d.segment import main
+
+    export = tmp_path / "DICOM"
+    shutil.copytree(study, export / "study1" / "series1")
+    with pytest.raises(VolumeError, match="holds no DICOM series directly, but study1/series1 does"):
+        read_header(export)
+    shutil.copytree(study, export / "study1" / "series2")
+    assert main([str(export), "-o", str(tmp_path / "out"), "--quiet"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "2 of its sub-folders do (study1/series1, study1/series2): give one of them" in line
+    assert not (tmp_path / "out").exists()

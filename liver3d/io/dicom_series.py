@@ -58,6 +58,18 @@ def main_series(folder: str | Path) -> tuple[DicomSeries, int] | None:
     return max(found, key=lambda s: s.slices), len(found)  # max keeps the first of equals
 
 
+def series_folders_below(folder: str | Path, limit: int = 200) -> list[Path]:
+    """Sub-folders of ``folder`` (any depth, the first ``limit`` looked at) that hold a DICOM series directly:
+    what to point at when ``folder`` itself holds none (a PACS export's ``DICOM/<study>/<series>/``)."""
+    import SimpleITK as sitk
+
+    found = []
+    for sub in sorted(p for p in Path(folder).rglob("*") if p.is_dir())[:limit]:
+        if sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(sub)):
+            found.append(sub)
+    return found
+
+
 def _description(path: str) -> str:
     import pydicom
 

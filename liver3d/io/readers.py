@@ -17,7 +17,7 @@ import numpy as np
 
 from liver3d.errors import InputError
 from liver3d.geometry import Volume
-from liver3d.io.dicom_series import MainSeriesITKReader, main_series
+from liver3d.io.dicom_series import MainSeriesITKReader, main_series, series_folders_below
 from liver3d.io.fast_nifti import sitk_voxels
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -80,7 +80,7 @@ def _read_itk_header(path: Path) -> VolumeHeader:
         if path.is_dir():
             chosen = main_series(path)
             if chosen is None:
-                raise VolumeError(path, "folder holds no DICOM series")
+                raise VolumeError(path, "folder holds no DICOM series" + _where_series_are(path))
             files = chosen[0].files
             reader = sitk.ImageFileReader()
             reader.SetFileName(files[0])
@@ -111,6 +111,16 @@ def _read_itk_header(path: Path) -> VolumeHeader:
     affine_lps[:3, 3] = origin[:3]
     affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine_lps  # ITK is LPS, NIfTI/MONAI is RAS
     return VolumeHeader(str(path), tuple(int(n) for n in size), affine, "from ITK")
+
+
+def _where_series_are(folder: Path) -> str:
+    below = series_folders_below(folder)
+    if not below:
+        return ""
+    if len(below) == 1:
+        return f" directly, but {below[0].relative_to(folder)} does: give that folder"
+    named = ", ".join(str(p.relative_to(folder)) for p in below[:3]) + (", ..." if len(below) > 3 else "")
+    return f" directly, but {len(below)} of its sub-folders do ({named}): give one of them"
 
 
 def read_volume(path: str | Path) -> Volume:
