@@ -77,3 +77,22 @@ def test_a_folder_above_the_series_names_where_they_are(study, tmp_path, capsys)
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "2 of its sub-folders do (study1/series1, study1/series2): give one of them" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_series_with_a_missing_slice_is_refused_everywhere(tmp_path, capsys):
+    from liver3d.io.readers import VolumeError
+    from liver3d.segment import main
+
+    files = _series(tmp_path, "gap", np.zeros((12, 10, 9)), "abdomen")
+    files[4].unlink()  # 3 mm steps, one of 6 mm
+    folder = tmp_path / "gap"
+    expected = "slices are not evenly spaced: 1 of 7 steps differ from the usual 3.00 mm"
+    with pytest.raises(VolumeError, match=expected):
+        read_header(folder)
+    with pytest.raises(VolumeError, match=expected):
+        load_volume(folder)  # MONAI's plain ITKReader would read it onto one 3.43 mm spacing
+    with pytest.raises(VolumeError, match=expected):
+        LoadVolumed("image")({"image": str(folder)})
+    assert main([str(folder), "-o", str(tmp_path / "out"), "--quiet"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"ERROR {folder}: {expected}") and not (tmp_path / "out").exists()

@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from monai.data import ITKReader
 from monai.utils import ensure_tuple
 
@@ -58,6 +59,41 @@ def main_series(folder: str | Path) -> tuple[DicomSeries, int] | None:
     return max(found, key=lambda s: s.slices), len(found)  # max keeps the first of equals
 
 
+def uneven_slices(series: DicomSeries, tolerance: float = 0.1) -> str | None:
+    """Why the slices of ``series`` do not make one regular grid (a missing slice, two spacings, two slices at
+    one position), or None. ITK reads such a series anyway, onto one spacing from the first to the last slice,
+    so the volume and everything segmented on it would be distorted. Spacings may differ from the most common by
+    ``tolerance`` of it (at least 0.05 mm)."""
+    import pydicom
+
+    positions = []
+    for path in series.files:
+        try:
+            ds = pydicom.dcmread(
+                path,
+                stop_before_pixels=True,
+                specific_tags=["ImagePositionPatient", "ImageOrientationPatient"],
+            )
+            orientation = np.asarray(ds.ImageOrientationPatient, dtype=float)
+            position = np.asarray(ds.ImagePositionPatient, dtype=float)
+        except Exception:  # a header without positions: ITK's own reading decides
+            return None
+        positions.append(float(position @ np.cross(orientation[:3], orientation[3:])))
+    if len(positions) < 3:
+        return None
+    steps = np.diff(np.sort(positions))
+    usual = float(np.median(steps))
+    odd = np.flatnonzero(np.abs(steps - usual) > max(0.05, tolerance * usual))
+    if odd.size == 0:
+        return None
+    first = int(odd[0])
+    return (
+        f"slices are not evenly spaced: {odd.size} of {steps.size} steps differ from the usual {usual:.2f} mm "
+        f"(the first, {steps[first]:.2f} mm, after slice {first + 1} of {len(positions)}): a missing slice or "
+        "two series in one; the volume would be distorted"
+    )
+
+
 def series_folders_below(folder: str | Path, limit: int = 200) -> list[Path]:
     """Sub-folders of ``folder`` (any depth, the first ``limit`` looked at) that hold a DICOM series directly:
     what to point at when ``folder`` itself holds none (a PACS export's ``DICOM/<study>/<series>/``)."""
@@ -88,6 +124,9 @@ class MainSeriesITKReader(ITKReader):
         if len(paths) == 1 and Path(paths[0]).is_dir():
             chosen = main_series(paths[0])
             if chosen is not None:
+                problem = uneven_slices(chosen[0])
+                if problem:
+                    raise ValueError(problem)
                 reader = ITKReader(
                     series_name=chosen[0].identifier, series_meta=self.series_meta, **self.kwargs
                 )

@@ -17,7 +17,7 @@ import numpy as np
 
 from liver3d.errors import InputError
 from liver3d.geometry import Volume
-from liver3d.io.dicom_series import MainSeriesITKReader, main_series, series_folders_below
+from liver3d.io.dicom_series import MainSeriesITKReader, main_series, series_folders_below, uneven_slices
 from liver3d.io.fast_nifti import sitk_voxels
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -81,6 +81,9 @@ def _read_itk_header(path: Path) -> VolumeHeader:
             chosen = main_series(path)
             if chosen is None:
                 raise VolumeError(path, "folder holds no DICOM series" + _where_series_are(path))
+            problem = uneven_slices(chosen[0])
+            if problem:
+                raise VolumeError(path, problem)
             files = chosen[0].files
             reader = sitk.ImageFileReader()
             reader.SetFileName(files[0])
@@ -160,8 +163,11 @@ def load_volume(path: str | Path, dtype: type | None = np.float32):
 
     path = Path(path)
     _require_exists(path)
-    reader = "NibabelReader" if is_nifti(path) else MainSeriesITKReader()
-    loader = LoadImage(reader=reader, image_only=True, dtype=dtype)
+    if is_nifti(path):
+        loader = LoadImage(reader="NibabelReader", image_only=True, dtype=dtype)
+    else:  # registered last, so tried first, and its refusals are not retried by MONAI's plain ITKReader
+        loader = LoadImage(image_only=True, dtype=dtype)
+        loader.register(MainSeriesITKReader())
     try:
         return loader(str(path))
     except Exception as err:
@@ -173,11 +179,13 @@ def explain_load_failure(path: str | Path, err: BaseException) -> VolumeError:
     path = Path(path)
     if not path.exists():
         return VolumeError(path, "file not found")
-    if is_nifti(path):
-        try:
+    try:
+        if is_nifti(path):
             read_volume(path)  # names the precise problem when there is one
-        except VolumeError as precise:
-            return precise
+        elif path.is_dir():
+            read_header(path)  # a folder without a series, a series with a missing slice
+    except VolumeError as precise:
+        return precise
     return VolumeError(path, f"cannot load ({_short(err)})")
 
 
