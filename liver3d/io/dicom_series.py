@@ -6,6 +6,10 @@ slices; ties go to the one listed first), everywhere a folder is read (the heade
 ``liver3d segment``, the DICOM SEG export), and ``liver3d segment`` says which one it took when there was a
 choice. Series are told apart as MONAI's reader tells them apart (ITK's GDCM series names with details, so one
 Series Instance UID holding two orientations counts as two series).
+
+:func:`readable_series` also refuses what ITK would read wrongly without a word: a series whose slices are not
+evenly spaced (a slice lost in transfer; ITK spreads the rest over one spacing) and a folder that holds the
+series only in its sub-folders (the error names them).
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from pathlib import Path
 import numpy as np
 from monai.data import ITKReader
 from monai.utils import ensure_tuple
+
+
+class DicomFolderError(ValueError):
+    """A folder liver3d cannot read as one CT: no series in it, or its series' slices are not evenly spaced."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,28 @@ def main_series(folder: str | Path) -> tuple[DicomSeries, int] | None:
     if not found:
         return None
     return max(found, key=lambda s: s.slices), len(found)  # max keeps the first of equals
+
+
+def readable_series(folder: str | Path) -> DicomSeries:
+    """The series liver3d reads from ``folder``; :class:`DicomFolderError` when there is none (naming the
+    sub-folders that hold one) or when its slices are not evenly spaced."""
+    chosen = main_series(folder)
+    if chosen is None:
+        raise DicomFolderError("folder holds no DICOM series" + _where_series_are(Path(folder)))
+    problem = uneven_slices(chosen[0])
+    if problem:
+        raise DicomFolderError(problem)
+    return chosen[0]
+
+
+def _where_series_are(folder: Path) -> str:
+    below = series_folders_below(folder)
+    if not below:
+        return ""
+    if len(below) == 1:
+        return f" directly, but {below[0].relative_to(folder)} does: give that folder"
+    named = ", ".join(str(p.relative_to(folder)) for p in below[:3]) + (", ..." if len(below) > 3 else "")
+    return f" directly, but {len(below)} of its sub-folders do ({named}): give one of them"
 
 
 def uneven_slices(series: DicomSeries, tolerance: float = 0.1) -> str | None:
@@ -122,15 +152,9 @@ class MainSeriesITKReader(ITKReader):
     def read(self, data, **kwargs):
         paths = ensure_tuple(data)  # MONAI's LoadImage hands over a tuple of one path
         if len(paths) == 1 and Path(paths[0]).is_dir():
-            chosen = main_series(paths[0])
-            if chosen is not None:
-                problem = uneven_slices(chosen[0])
-                if problem:
-                    raise ValueError(problem)
-                reader = ITKReader(
-                    series_name=chosen[0].identifier, series_meta=self.series_meta, **self.kwargs
-                )
-                with warnings.catch_warnings():  # ITKReader's "more than one DICOM series": chosen above
-                    warnings.filterwarnings("ignore", message=".*more than one DICOM series")
-                    return reader.read(data, **kwargs)
+            series = readable_series(paths[0])
+            reader = ITKReader(series_name=series.identifier, series_meta=self.series_meta, **self.kwargs)
+            with warnings.catch_warnings():  # ITKReader's "more than one DICOM series": chosen above
+                warnings.filterwarnings("ignore", message=".*more than one DICOM series")
+                return reader.read(data, **kwargs)
         return super().read(data, **kwargs)

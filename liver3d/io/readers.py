@@ -1,8 +1,9 @@
 """Reading CT volumes and label maps with their geometry, with errors that name the file and the problem.
 
-NIfTI (``.nii``, ``.nii.gz``) is read with nibabel; a DICOM series (a folder of slices; the largest series when
-it holds several, :mod:`liver3d.io.dicom_series`), NRRD and MHA through MONAI's ITK reader. :func:`load_volume` returns a MONAI ``MetaTensor`` whose ``affine`` maps
-voxels to RAS millimetres, as every MONAI transform expects.
+NIfTI (``.nii``, ``.nii.gz``) is read with nibabel; a DICOM series (a folder of slices: its largest series, with
+evenly spaced slices, :mod:`liver3d.io.dicom_series`), NRRD and MHA through MONAI's ITK reader.
+:func:`load_volume` returns a MONAI ``MetaTensor`` whose ``affine`` maps voxels to RAS millimetres, as every
+MONAI transform expects.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from liver3d.errors import InputError
 from liver3d.geometry import Volume
-from liver3d.io.dicom_series import MainSeriesITKReader, main_series, series_folders_below, uneven_slices
+from liver3d.io.dicom_series import DicomFolderError, MainSeriesITKReader, readable_series
 from liver3d.io.fast_nifti import sitk_voxels
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -78,13 +79,10 @@ def _read_itk_header(path: Path) -> VolumeHeader:
 
     try:
         if path.is_dir():
-            chosen = main_series(path)
-            if chosen is None:
-                raise VolumeError(path, "folder holds no DICOM series" + _where_series_are(path))
-            problem = uneven_slices(chosen[0])
-            if problem:
-                raise VolumeError(path, problem)
-            files = chosen[0].files
+            try:
+                files = readable_series(path).files
+            except DicomFolderError as err:
+                raise VolumeError(path, str(err)) from err
             reader = sitk.ImageFileReader()
             reader.SetFileName(files[0])
             reader.ReadImageInformation()
@@ -114,16 +112,6 @@ def _read_itk_header(path: Path) -> VolumeHeader:
     affine_lps[:3, 3] = origin[:3]
     affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine_lps  # ITK is LPS, NIfTI/MONAI is RAS
     return VolumeHeader(str(path), tuple(int(n) for n in size), affine, "from ITK")
-
-
-def _where_series_are(folder: Path) -> str:
-    below = series_folders_below(folder)
-    if not below:
-        return ""
-    if len(below) == 1:
-        return f" directly, but {below[0].relative_to(folder)} does: give that folder"
-    named = ", ".join(str(p.relative_to(folder)) for p in below[:3]) + (", ..." if len(below) > 3 else "")
-    return f" directly, but {len(below)} of its sub-folders do ({named}): give one of them"
 
 
 def read_volume(path: str | Path) -> Volume:
