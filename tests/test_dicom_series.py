@@ -96,3 +96,17 @@ def test_a_series_with_a_missing_slice_is_refused_everywhere(tmp_path, capsys):
     assert main([str(folder), "-o", str(tmp_path / "out"), "--quiet"]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"ERROR {folder}: {expected}") and not (tmp_path / "out").exists()
+
+
+def test_a_multi_frame_file_is_described_as_the_volume_it_loads_as(tmp_path):
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray((np.arange(9 * 10 * 12).reshape(9, 10, 12) % 200).astype(np.uint16))
+    image.SetSpacing((1.5, 1.5, 3.0))
+    folder = tmp_path / "enhanced"
+    folder.mkdir()
+    sitk.WriteImage(image, str(folder / "ct.dcm"))  # one file, nine frames
+    header, volume = read_header(folder), load_volume(folder)
+    assert header.shape == tuple(volume.shape) == (12, 10, 9)  # the header said (12, 10, 1)
+    assert np.allclose(header.affine, np.asarray(volume.affine), atol=1e-3)
+    assert np.allclose(header.spacing, (1.5, 1.5, 3.0))

@@ -75,34 +75,18 @@ def read_header(path: str | Path) -> VolumeHeader:
 
 
 def _read_itk_header(path: Path) -> VolumeHeader:
-    import SimpleITK as sitk
-
     try:
         if path.is_dir():
             try:
                 files = readable_series(path).files
             except DicomFolderError as err:
                 raise VolumeError(path, str(err)) from err
-            reader = sitk.ImageFileReader()
-            reader.SetFileName(files[0])
-            reader.ReadImageInformation()
-            first = np.array(reader.GetOrigin())
-            reader.SetFileName(files[-1])
-            reader.ReadImageInformation()
-            size = (*reader.GetSize()[:2], len(files))
-            direction = np.array(reader.GetDirection()).reshape(3, 3)
-            spacing = np.array(reader.GetSpacing(), dtype=float)
-            if len(files) > 1:
-                spacing[2] = float(np.linalg.norm(np.array(reader.GetOrigin()) - first) / (len(files) - 1))
-            origin = first
+            # One file holds every slice itself (a multi-frame, "enhanced" CT); else one file per slice.
+            size, spacing, origin, direction = (
+                _file_geometry(files[0]) if len(files) == 1 else _slices_geometry(files)
+            )
         else:
-            reader = sitk.ImageFileReader()
-            reader.SetFileName(str(path))
-            reader.ReadImageInformation()
-            size = reader.GetSize()
-            direction = np.array(reader.GetDirection()).reshape(len(size), len(size))
-            spacing = np.array(reader.GetSpacing())
-            origin = np.array(reader.GetOrigin())
+            size, spacing, origin, direction = _file_geometry(str(path))
     except VolumeError:
         raise
     except Exception as err:
@@ -112,6 +96,27 @@ def _read_itk_header(path: Path) -> VolumeHeader:
     affine_lps[:3, 3] = origin[:3]
     affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine_lps  # ITK is LPS, NIfTI/MONAI is RAS
     return VolumeHeader(str(path), tuple(int(n) for n in size), affine, "from ITK")
+
+
+def _file_geometry(file: str) -> tuple:
+    """Size, spacing, origin and direction (LPS) of one image file, from its header."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(file)
+    reader.ReadImageInformation()
+    size = reader.GetSize()
+    direction = np.array(reader.GetDirection()).reshape(len(size), len(size))
+    return size, np.array(reader.GetSpacing(), dtype=float), np.array(reader.GetOrigin()), direction
+
+
+def _slices_geometry(files: tuple[str, ...]) -> tuple:
+    """The same for a series of single-slice files in slice order: the slice step from the first to the last."""
+    first_size, first_spacing, first_origin, _ = _file_geometry(files[0])
+    _, _, last_origin, direction = _file_geometry(files[-1])
+    spacing = first_spacing.copy()
+    spacing[2] = float(np.linalg.norm(last_origin - first_origin) / (len(files) - 1))
+    return (*first_size[:2], len(files)), spacing, first_origin, direction
 
 
 def read_volume(path: str | Path) -> Volume:
