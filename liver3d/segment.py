@@ -48,7 +48,7 @@ from liver3d.geometry import Volume
 from liver3d.inference.sanity import Caution, check_ct_intensities, check_segmentation
 from liver3d.io.archive import ArchiveError, unpack_ct_zip
 from liver3d.io.atomic import write_json_atomic
-from liver3d.io.dicom_series import main_series
+from liver3d.io.dicom_series import largest_series
 from liver3d.io.readers import VolumeError, is_dicom_series, is_nifti, read_volume
 from liver3d.networks.ensemble import ensemble_members
 from liver3d.networks.weights import read_weights, sha256_of, stage_checkpoint
@@ -129,16 +129,13 @@ def read_checked_ct(path: Path, shown: str | Path) -> tuple[Volume, list[Caution
 
 def series_choice(image: Path, shown: str | Path) -> list[Caution]:
     """A caution naming the series read when the DICOM folder ``image`` holds several (liver3d reads the largest)."""
-    if not image.is_dir():
+    choice = largest_series(image) if image.is_dir() else None
+    if choice is None or choice.among < 2:
         return []
-    chosen = main_series(image)
-    if chosen is None or chosen[1] < 2:
-        return []
-    series, count = chosen
     return [
         Caution(
             "several_dicom_series",
-            f"{shown} holds {count} image series; the largest was segmented, {series.describe()}; "
+            f"{shown} holds {choice.among} image series; the largest was segmented, {choice.series.describe()}; "
             "give the folder of one series to segment another",
         )
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,18 @@ from liver3d.phantoms.dataset import write_phantom_dataset
 
 SMALL_SHAPE = (64, 64, 32)
 REAL_CT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_ct"
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging():
+    """A bundle run applies the bundle's logging.conf, whose handler writes to the stdout pytest captured for that
+    test and closes afterwards; a later test that logs would print "--- Logging error ---" into its own stderr.
+    Each test leaves the root logger's handlers and level as it found them."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

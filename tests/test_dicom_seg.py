@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import time
 from pathlib import Path
 
 import nibabel as nib
@@ -17,6 +17,7 @@ hd = pytest.importorskip("highdicom")
 
 from liver3d.export.dicom_seg import DicomSegError, write_dicom_seg  # noqa: E402
 from liver3d.io.dicom import write_dicom_series  # noqa: E402
+from liver3d.io.dicom_series import series_in_folder  # noqa: E402
 from liver3d.io.nifti import save_nifti  # noqa: E402
 from liver3d.io.readers import read_volume  # noqa: E402
 from liver3d.phantoms import generate_phantom  # noqa: E402
@@ -78,16 +79,20 @@ def test_segments_codes_references_and_every_pixel(series, tmp_path):
 
 
 def test_a_folder_with_a_scout_references_only_the_series_it_segments(series, tmp_path):
-    folder, labels, affine, _ = series
+    _, labels, affine, root = series
     mixed = tmp_path / "mixed"
-    shutil.copytree(folder, mixed)
+    mixed.mkdir()
     scout = save_nifti(np.full((40, 40, 2), 500, np.int16), np.eye(4), tmp_path / "scout.nii.gz")
-    for f in write_dicom_series(scout, tmp_path / "scout", series_description="scout"):
-        f.rename(mixed / f"scout_{f.name}")
+    written = write_dicom_series(scout, tmp_path / "scout", series_description="scout")
+    time.sleep(0.01)  # the series UIDs grow with the clock, and ITK lists series by name: the scout first
+    written += write_dicom_series(root / "ct.nii.gz", tmp_path / "ct")
+    for f in written:
+        f.rename(mixed / f"{f.parent.name}_{f.name}")
+    assert series_in_folder(mixed)[0].description == "scout"  # what reading the first series would take
     result = write_dicom_seg(labels, affine, mixed, tmp_path / "seg.dcm")
     seg = hd.seg.segread(str(result.path))
     (referenced,) = seg.ReferencedSeriesSequence
-    sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in _series_files(folder)]
+    sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in sorted(mixed.glob("ct_*.dcm"))]
     assert referenced.SeriesInstanceUID == sources[0].SeriesInstanceUID
     assert {r.ReferencedSOPInstanceUID for r in referenced.ReferencedInstanceSequence} == {
         s.SOPInstanceUID for s in sources

@@ -272,6 +272,25 @@ def test_dicom_series_folder_gives_a_label_map_on_the_dicom_grid(dicom_series, b
     assert result["input"] == str(dicom_series)
 
 
+def test_a_folder_with_a_scout_is_segmented_on_its_largest_series(
+    dicom_series, bundle_root, tmp_path, capsys
+):
+    folder = tmp_path / "export"
+    shutil.copytree(dicom_series, folder)
+    scout = save_nifti(np.full((48, 48, 2), 500, np.int16), np.eye(4), tmp_path / "scout.nii.gz")
+    for f in write_dicom_series(scout, tmp_path / "scout", series_description="scout"):
+        f.rename(folder / f"scout_{f.name}")
+    out = tmp_path / "out"
+    rc = main(
+        [str(folder), "-o", str(out), "--bundle-root", str(bundle_root), "--quiet", "--fast", "--no-slicer"]
+    )
+    assert rc == 0, capsys.readouterr().err
+    result = json.loads((out / "export_result.json").read_text())
+    (warning,) = [w for w in result["warnings"] if w["code"] == "several_dicom_series"]
+    assert "holds 2 image series" in warning["message"] and f"({SHAPE[2]} images)" in warning["message"]
+    assert nib.load(out / "export_seg.nii.gz").shape == SHAPE
+
+
 def test_zipped_dicom_series_is_named_after_the_zip(dicom_series, bundle_root, tmp_path, capsys):
     files = {f"export/series/{p.name}": p for p in sorted(dicom_series.iterdir())}
     archive = _zip_files(tmp_path / "series.zip", files)

@@ -18,7 +18,7 @@ import numpy as np
 
 from liver3d.errors import InputError
 from liver3d.io.atomic import atomic_path
-from liver3d.io.dicom_series import main_series
+from liver3d.io.dicom_series import DicomFolderError, series_to_read
 from liver3d.labels import load_label_table
 
 SERIES_DESCRIPTION = "liver3d liver and tumor segmentation"
@@ -81,13 +81,16 @@ def read_series(folder: str | Path) -> list:
     import pydicom
 
     folder = Path(folder)
-    chosen = main_series(folder)
+    try:
+        files = series_to_read(folder).files
+    except DicomFolderError as err:
+        raise DicomSegError(folder, str(err)) from err
     datasets = []
-    for path in chosen[0].files if chosen else ():
+    for path in files:
         try:
-            ds = pydicom.dcmread(str(path), stop_before_pixels=False)
-        except Exception:  # not a DICOM file (a DICOMDIR index, a readme): skipped
-            continue
+            ds = pydicom.dcmread(str(path))
+        except Exception as err:  # GDCM listed it, pydicom cannot read it
+            raise DicomSegError(path, f"unreadable DICOM file ({str(err).splitlines()[0][:200]})") from err
         if "PixelData" in ds and "ImagePositionPatient" in ds:
             datasets.append(ds)
     if not datasets:

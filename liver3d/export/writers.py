@@ -85,8 +85,10 @@ class SaveSegmentationd(MapTransform):
                     raise ValueError(
                         f"{case}: probabilities {prob.shape[1:]} are not on the label map's grid {labels.shape}"
                     )
-                # Same grid as the labels (copied from them before argmax), so the labels' affine applies.
+                # Brought to the input grid beside the labels (inference.json: Invertd), so one affine serves both.
                 prob_affine = _affine(d[self.prob_key]) if hasattr(d[self.prob_key], "affine") else affine
+                if not np.allclose(prob_affine, affine, atol=1e-3):
+                    raise ValueError(f"{case}: probabilities and label map have different affines")
                 outputs["probabilities"] = str(
                     save_nifti(np.moveaxis(prob, 0, -1), prob_affine, self.output_dir / f"{case}_prob.nii.gz")
                 )

@@ -1,22 +1,26 @@
-"""Which image series of a DICOM folder liver3d reads.
+"""Which image series of a DICOM folder liver3d reads, and the folders it refuses.
 
 A folder exported from a PACS often holds more than the axial CT: a scout, a second reconstruction, a dose
 report. MONAI's ``ITKReader`` reads whichever series ITK lists first; liver3d reads the **largest** (the most
-slices; ties go to the one listed first), everywhere a folder is read (the header check, the bundles' loader,
-``liver3d segment``, the DICOM SEG export), and ``liver3d segment`` says which one it took when there was a
-choice. Series are told apart as MONAI's reader tells them apart (ITK's GDCM series names with details, so one
-Series Instance UID holding two orientations counts as two series).
+images: slices, or the frames of a multi-frame file; ties go to the one listed first), everywhere a folder is
+read (the header check, ``load_volume``, the bundles' ``LoadVolumed``, ``liver3d segment``, the DICOM SEG
+export), and ``liver3d segment`` says which one it took when there was a choice. Series are told apart as
+MONAI's reader tells them apart: ITK's GDCM series names "with details" (the Series Instance UID plus series
+number, slice thickness, rows and columns, and the series date), so the names are the ones ``ITKReader`` takes.
 
-:func:`readable_series` also refuses what ITK would read wrongly without a word: a series whose slices are not
-evenly spaced (a slice lost in transfer; ITK spreads the rest over one spacing) and a folder that holds the
-series only in its sub-folders (the error names them).
+:func:`series_to_read` also refuses what ITK would read wrongly without a word: a series whose slices are not
+evenly spaced (a slice lost in transfer: ITK spreads the rest over one spacing; two slices at one position) and
+a folder that holds series only in its sub-folders (the error names them).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from monai.data import ITKReader
@@ -29,132 +33,166 @@ class DicomFolderError(ValueError):
 
 @dataclass(frozen=True)
 class DicomSeries:
-    """One image series of a folder: ITK's name for it, its files (in ITK's slice order) and its description."""
+    """One image series of a folder: ITK's name for it, its files (in ITK's slice order), how many images they
+    hold (a multi-frame file counts its frames) and the series description."""
 
     identifier: str
     files: tuple[str, ...]
+    images: int
     description: str
-
-    @property
-    def slices(self) -> int:
-        return len(self.files)
 
     def describe(self) -> str:
         name = f"'{self.description}'" if self.description else "without a description"
-        return f"series {name} ({self.slices} slices)"
+        return f"series {name} ({self.images} images)"
+
+
+class SeriesChoice(NamedTuple):
+    """The series read from a folder, and how many series the folder holds."""
+
+    series: DicomSeries
+    among: int
 
 
 def series_in_folder(folder: str | Path) -> list[DicomSeries]:
-    """Every image series ITK finds directly in ``folder`` (not in sub-folders), in ITK's order."""
+    """Every image series ITK finds directly in ``folder`` (not in sub-folders), in ITK's order. Cached until
+    the folder changes (its modification time), since one run reads the same folder several times."""
+    folder = Path(folder)
+    return list(_series_in_folder(str(folder), folder.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _series_in_folder(folder: str, _mtime_ns: int) -> tuple[DicomSeries, ...]:
     import itk
 
     names = itk.GDCMSeriesFileNames.New()
     names.SetUseSeriesDetails(True)  # as MONAI's ITKReader, so the identifiers are the ones it accepts
     names.AddSeriesRestriction("0008|0021")
-    names.SetDirectory(str(folder))
+    shown = itk.Object.GetGlobalWarningDisplay()
+    itk.Object.SetGlobalWarningDisplay(False)  # "No Series were found" would bypass the one-line error
+    try:
+        names.SetDirectory(folder)
+        listed = [(str(i), tuple(str(f) for f in names.GetFileNames(i))) for i in names.GetSeriesUIDs()]
+    finally:
+        itk.Object.SetGlobalWarningDisplay(shown)
     found = []
-    for identifier in names.GetSeriesUIDs():
-        files = tuple(str(f) for f in names.GetFileNames(identifier))
-        found.append(DicomSeries(str(identifier), files, _description(files[0]) if files else ""))
-    return found
+    for identifier, files in listed:
+        if files:
+            header = _header(files[0], "SeriesDescription", "NumberOfFrames")
+            frames = int(header.get("NumberOfFrames", 1) or 1) if len(files) == 1 else len(files)
+            description = str(header.get("SeriesDescription", "") or "").strip()
+            found.append(DicomSeries(identifier, files, frames, description))
+    return tuple(found)
 
 
-def main_series(folder: str | Path) -> tuple[DicomSeries, int] | None:
-    """The series liver3d reads from ``folder`` (the largest) and how many series the folder holds; None if none."""
+def largest_series(folder: str | Path) -> SeriesChoice | None:
+    """The series liver3d reads from ``folder`` (the one with the most images) and how many the folder holds;
+    None when it holds none."""
     found = series_in_folder(folder)
     if not found:
         return None
-    return max(found, key=lambda s: s.slices), len(found)  # max keeps the first of equals
+    return SeriesChoice(max(found, key=lambda s: s.images), len(found))  # max keeps the first of equals
 
 
-def readable_series(folder: str | Path) -> DicomSeries:
-    """The series liver3d reads from ``folder``; :class:`DicomFolderError` when there is none (naming the
-    sub-folders that hold one) or when its slices are not evenly spaced."""
-    chosen = main_series(folder)
-    if chosen is None:
+def series_to_read(folder: str | Path) -> DicomSeries:
+    """The largest series of ``folder``; :class:`DicomFolderError` when there is none (naming the sub-folders
+    that hold one) or when its slices are not evenly spaced."""
+    choice = largest_series(folder)
+    if choice is None:
         raise DicomFolderError("folder holds no DICOM series" + _where_series_are(Path(folder)))
-    problem = uneven_slices(chosen[0])
+    problem = slice_spacing_problem(choice.series)
     if problem:
         raise DicomFolderError(problem)
-    return chosen[0]
+    return choice.series
 
 
-def _where_series_are(folder: Path) -> str:
-    below = series_folders_below(folder)
-    if not below:
-        return ""
-    if len(below) == 1:
-        return f" directly, but {below[0].relative_to(folder)} does: give that folder"
-    named = ", ".join(str(p.relative_to(folder)) for p in below[:3]) + (", ..." if len(below) > 3 else "")
-    return f" directly, but {len(below)} of its sub-folders do ({named}): give one of them"
-
-
-def uneven_slices(series: DicomSeries, tolerance: float = 0.1) -> str | None:
-    """Why the slices of ``series`` do not make one regular grid (a missing slice, two spacings, two slices at
-    one position), or None. ITK reads such a series anyway, onto one spacing from the first to the last slice,
-    so the volume and everything segmented on it would be distorted. Spacings may differ from the most common by
-    ``tolerance`` of it (at least 0.05 mm)."""
-    import pydicom
-
+@functools.lru_cache(maxsize=8)
+def slice_spacing_problem(series: DicomSeries) -> str | None:
+    """Why the slices of ``series`` do not make one regular grid, or None. A step more than 1.5 times the usual
+    one is a gap (a missing slice), less than half of it two slices at (almost) one position; finer differences
+    are left alone, since positions are often written to 0.1 mm."""
     positions = []
     for path in series.files:
-        try:
-            ds = pydicom.dcmread(
-                path,
-                stop_before_pixels=True,
-                specific_tags=["ImagePositionPatient", "ImageOrientationPatient"],
-            )
-            orientation = np.asarray(ds.ImageOrientationPatient, dtype=float)
-            position = np.asarray(ds.ImagePositionPatient, dtype=float)
-        except Exception:  # a header without positions: ITK's own reading decides
-            return None
+        header = _header(path, "ImagePositionPatient", "ImageOrientationPatient")
+        if "ImagePositionPatient" not in header or "ImageOrientationPatient" not in header:
+            return None  # a header without positions (or a multi-frame file): ITK's own reading decides
+        orientation = np.asarray(header["ImageOrientationPatient"], dtype=float)
+        position = np.asarray(header["ImagePositionPatient"], dtype=float)
         positions.append(float(position @ np.cross(orientation[:3], orientation[3:])))
     if len(positions) < 3:
         return None
     steps = np.diff(np.sort(positions))
     usual = float(np.median(steps))
-    odd = np.flatnonzero(np.abs(steps - usual) > max(0.05, tolerance * usual))
-    if odd.size == 0:
-        return None
-    first = int(odd[0])
-    return (
-        f"slices are not evenly spaced: {odd.size} of {steps.size} steps differ from the usual {usual:.2f} mm "
-        f"(the first, {steps[first]:.2f} mm, after slice {first + 1} of {len(positions)}): a missing slice or "
-        "two series in one; the volume would be distorted"
-    )
+    if usual < 1e-3:
+        return "most slices share their position with another: several phases or series under one name"
+    gaps, doubles = np.flatnonzero(steps > 1.5 * usual), np.flatnonzero(steps < 0.5 * usual)
+    if gaps.size:
+        first = int(gaps[0])
+        return (
+            f"slices are not evenly spaced: {gaps.size} gap(s) in steps of {usual:.2f} mm (the first, "
+            f"{steps[first]:.2f} mm, after slice {first + 1} of {len(positions)}): a missing slice; the volume "
+            "would be distorted"
+        )
+    if doubles.size:
+        first = int(doubles[0])
+        return (
+            f"slices are not evenly spaced: {doubles.size} step(s) under half the usual {usual:.2f} mm (the "
+            f"first, {steps[first]:.2f} mm, after slice {first + 1} of {len(positions)}): two slices at one "
+            "position; the volume would be distorted"
+        )
+    return None
 
 
-def series_folders_below(folder: str | Path, limit: int = 200) -> list[Path]:
-    """Sub-folders of ``folder`` (any depth, the first ``limit`` looked at) that hold a DICOM series directly:
-    what to point at when ``folder`` itself holds none (a PACS export's ``DICOM/<study>/<series>/``)."""
-    import SimpleITK as sitk
+def _where_series_are(folder: Path, enough: int = 4) -> str:
+    """The end of the "no series" message: which sub-folders hold DICOM files (the first ``enough`` found)."""
+    below = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        if Path(root) != folder and any(_is_dicom_file(Path(root) / f) for f in sorted(files)[:5]):
+            below.append(Path(root).relative_to(folder))
+            if len(below) == enough:
+                break
+    if not below:
+        return ""
+    if len(below) == 1:
+        return f" directly, but {below[0]} does: give that folder"
+    named = ", ".join(str(p) for p in below[: enough - 1]) + (", ..." if len(below) == enough else "")
+    return f" directly, but its sub-folders do ({named}): give one of them"
 
-    found = []
-    for sub in sorted(p for p in Path(folder).rglob("*") if p.is_dir())[:limit]:
-        if sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(sub)):
-            found.append(sub)
-    return found
+
+def _is_dicom_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
 
 
-def _description(path: str) -> str:
+def _header(path: str, *keywords: str) -> dict:
+    """The named elements of one file's header (no pixels); those missing or unreadable are left out."""
     import pydicom
 
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesDescription"])
-    except Exception:  # an unreadable header: the series is still read by ITK, just not described
-        return ""
-    return str(ds.get("SeriesDescription", "") or "").strip()
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(keywords), force=True)
+    except Exception:
+        return {}
+    return {k: ds.get(k) for k in keywords if ds.get(k) is not None}
 
 
 class MainSeriesITKReader(ITKReader):
-    """MONAI's ``ITKReader``, reading the largest series of a DICOM folder instead of the first ITK lists."""
+    """MONAI's ``ITKReader`` for DICOM folders: it reads the folder's largest series (``series_name``, when given,
+    names another) and refuses a folder :func:`series_to_read` refuses. It claims folders only, so files keep
+    MONAI's own reader choice."""
+
+    def verify_suffix(self, filename) -> bool:
+        paths = ensure_tuple(filename)
+        return len(paths) == 1 and Path(paths[0]).is_dir()
 
     def read(self, data, **kwargs):
         paths = ensure_tuple(data)  # MONAI's LoadImage hands over a tuple of one path
-        if len(paths) == 1 and Path(paths[0]).is_dir():
-            series = readable_series(paths[0])
-            reader = ITKReader(series_name=series.identifier, series_meta=self.series_meta, **self.kwargs)
-            with warnings.catch_warnings():  # ITKReader's "more than one DICOM series": chosen above
-                warnings.filterwarnings("ignore", message=".*more than one DICOM series")
-                return reader.read(data, **kwargs)
-        return super().read(data, **kwargs)
+        if self.series_name or not (len(paths) == 1 and Path(paths[0]).is_dir()):
+            return super().read(data, **kwargs)
+        series = series_to_read(paths[0])
+        reader = ITKReader(series_name=series.identifier, series_meta=self.series_meta, **self.kwargs)
+        with warnings.catch_warnings():  # ITKReader's "more than one DICOM series": chosen above
+            warnings.filterwarnings("ignore", message=".*more than one DICOM series")
+            return reader.read(data, **kwargs)

@@ -18,7 +18,7 @@ import numpy as np
 
 from liver3d.errors import InputError
 from liver3d.geometry import Volume
-from liver3d.io.dicom_series import DicomFolderError, MainSeriesITKReader, readable_series
+from liver3d.io.dicom_series import DicomFolderError, MainSeriesITKReader, series_to_read
 from liver3d.io.fast_nifti import sitk_voxels
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -78,7 +78,7 @@ def _read_itk_header(path: Path) -> VolumeHeader:
     try:
         if path.is_dir():
             try:
-                files = readable_series(path).files
+                files = series_to_read(path).files
             except DicomFolderError as err:
                 raise VolumeError(path, str(err)) from err
             # One file holds every slice itself (a multi-frame, "enhanced" CT); else one file per slice.
@@ -158,9 +158,11 @@ def load_volume(path: str | Path, dtype: type | None = np.float32):
     _require_exists(path)
     if is_nifti(path):
         loader = LoadImage(reader="NibabelReader", image_only=True, dtype=dtype)
-    else:  # registered last, so tried first, and its refusals are not retried by MONAI's plain ITKReader
+    elif path.is_dir():  # registered last, so tried first, and its refusals are not retried by another reader
         loader = LoadImage(image_only=True, dtype=dtype)
         loader.register(MainSeriesITKReader())
+    else:
+        loader = LoadImage(reader="ITKReader", image_only=True, dtype=dtype)
     try:
         return loader(str(path))
     except Exception as err:
