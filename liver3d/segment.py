@@ -56,8 +56,15 @@ from liver3d.paths import bundle_dir
 
 BUNDLE_ROOT = bundle_dir("liver_tumor_seg")
 STEPS = ("read and check", "segment (stage 1 + 2)", "report", "write")
+# The bundle logs warnings and errors only (the command prints its own summary), without MONAI's note that the
+# optional GPU JPEG decoder (nvImageCodec) is missing, which every DICOM input printed twice and which says nothing
+# about the scan.
 QUIET_LOGGING = """[loggers]
-keys=root
+keys=root,nvimgcodec
+[logger_nvimgcodec]
+level=ERROR
+handlers=
+qualname=monai.data.nvimgcodec_pydicom_plugin
 [handlers]
 keys=console
 [formatters]
@@ -127,7 +134,7 @@ def read_checked_ct(path: Path, shown: str | Path) -> tuple[Volume, list[Caution
     return ct, check_ct_intensities(ct.array)
 
 
-def series_choice(image: Path, shown: str | Path) -> list[Caution]:
+def series_choice(image: Path) -> list[Caution]:
     """A caution naming the series read when the DICOM folder ``image`` holds several (liver3d reads the largest)."""
     choice = largest_series(image) if image.is_dir() else None
     if choice is None or choice.among < 2:
@@ -135,7 +142,7 @@ def series_choice(image: Path, shown: str | Path) -> list[Caution]:
     return [
         Caution(
             "several_dicom_series",
-            f"{shown} holds {choice.among} image series; the largest was segmented, {choice.series.describe()}; "
+            f"the folder holds {choice.among} image series; the largest was segmented, {choice.series.describe()}; "
             "give the folder of one series to segment another",
         )
     ]
@@ -275,7 +282,7 @@ def segment(
             )
         case = case_name(source.name[:-4] if source.name.lower().endswith(".zip") else str(source))
         ct, cautions = read_checked_ct(image, source)
-        cautions = series_choice(image, source) + cautions
+        cautions = series_choice(image) + cautions
         weights = _weights(bundle_root)
         seconds["read_and_check"] = time.perf_counter() - clock
         bar.update()

@@ -58,12 +58,12 @@ def test_header_loader_and_bundle_transform_read_the_same_series(study):
 
 
 def test_segment_warns_which_series_it_read(study, tmp_path):
-    (caution,) = series_choice(study, "export")
+    (caution,) = series_choice(study)
     assert caution.code == "several_dicom_series"
     assert "holds 2 image series" in caution.message and "'abdomen 3 mm' (9 images)" in caution.message
     single = tmp_path / "single"
     _series(tmp_path, "single", np.zeros((12, 10, 4)), "one")
-    assert series_choice(single, "single") == []
+    assert series_choice(single) == []
 
 
 def test_a_folder_above_the_series_names_where_they_are(study, tmp_path, capsys):

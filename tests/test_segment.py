@@ -265,7 +265,11 @@ def test_cli_segment_replaces_an_earlier_run_and_keeps_other_files(ct, bundle_ro
 def test_dicom_series_folder_gives_a_label_map_on_the_dicom_grid(dicom_series, bundle_root, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main([str(dicom_series), "-o", str(out), "--bundle-root", str(bundle_root), "--quiet"])
-    assert rc == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert (
+        "nvImageCodec" not in captured.err
+    )  # MONAI's note on an optional GPU decoder is not the user's concern
     series = read_volume(dicom_series)
     assert series.shape == SHAPE
     result = _check_published(out, "ct_dicom", series.shape, series.affine)
