@@ -1,7 +1,8 @@
 """``liver3d segment INPUT -o OUTDIR``: liver and tumor segmentation of one CT with the shipped model.
 
 INPUT is a NIfTI file, a DICOM series folder or a zip holding either (a folder with several image series: the
-largest is read, and a warning names it). The command runs the
+largest is read, and a warning names it), or a folder of those, a cohort (:mod:`liver3d.cohort`: each CT as
+below, and ``cohort.csv``). The command runs the
 ``liver_tumor_seg`` bundle's ``inference.json`` (the same result as ``python -m monai.bundle run --config_file
 bundles/liver_tumor_seg/configs/inference.json --input INPUT``) with the release weights shipped in
 ``bundles/liver_tumor_seg/models/release/`` (``--bundle-root`` for a bundle you trained), then writes into
@@ -27,6 +28,7 @@ moved into OUTDIR only when all of them exist.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import shutil
@@ -41,8 +43,9 @@ from pathlib import Path
 import numpy as np
 
 from liver3d.bundle_support import raise_input_errors
+from liver3d.cohort import cohort_inputs, segment_cohort
 from liver3d.data.checks import check_image_data, check_volume_header
-from liver3d.data.datalist import case_name
+from liver3d.data.datalist import case_name, input_case_name
 from liver3d.errors import InputError
 from liver3d.geometry import Volume
 from liver3d.inference.sanity import Caution, check_ct_intensities, check_segmentation
@@ -56,15 +59,8 @@ from liver3d.paths import bundle_dir
 
 BUNDLE_ROOT = bundle_dir("liver_tumor_seg")
 STEPS = ("read and check", "segment (stage 1 + 2)", "report", "write")
-# The bundle logs warnings and errors only (the command prints its own summary), without MONAI's note that the
-# optional GPU JPEG decoder (nvImageCodec) is missing, which every DICOM input printed twice and which says nothing
-# about the scan.
 QUIET_LOGGING = """[loggers]
-keys=root,nvimgcodec
-[logger_nvimgcodec]
-level=ERROR
-handlers=
-qualname=monai.data.nvimgcodec_pydicom_plugin
+keys=root
 [handlers]
 keys=console
 [formatters]
@@ -280,7 +276,7 @@ def segment(
             raise SegmentInputError(
                 source, "--dicom-seg needs a DICOM series as input (a DICOM SEG references it)"
             )
-        case = case_name(source.name[:-4] if source.name.lower().endswith(".zip") else str(source))
+        case = input_case_name(source)
         ct, cautions = read_checked_ct(image, source)
         cautions = series_choice(image) + cautions
         weights = _weights(bundle_root)
@@ -463,7 +459,11 @@ def _result_record(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="liver3d segment", description=__doc__.splitlines()[0])
-    parser.add_argument("input", help="a NIfTI file, a DICOM series folder or a zip of either")
+    parser.add_argument(
+        "input",
+        help="a NIfTI file, a DICOM series folder or a zip of either; or a folder of those (a cohort: "
+        "each CT segmented, and cohort.csv)",
+    )
     parser.add_argument("-o", "--out", required=True, help="output folder (created when missing)")
     parser.add_argument(
         "--bundle-root", help="a liver_tumor_seg bundle root with trained models/ (default: shipped)"
@@ -512,47 +512,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     fill_holes = None if args.fill_liver_holes is None else args.fill_liver_holes == "on"
+    segment_one = functools.partial(
+        segment,
+        bundle_root=args.bundle_root,
+        fast=args.fast,
+        device=args.device,
+        slicer=not args.no_slicer,
+        dicom_seg=args.dicom_seg,
+        progress=not args.quiet,
+        settings={
+            k: v
+            for k, v in (
+                ("fine_pixdim", args.fine_pixdim),
+                ("roi_size", args.roi_size),
+                ("min_lesion_ml", args.min_lesion_ml),
+                ("background_weight", args.background_weight),
+                ("tumor_weight", args.tumor_weight),
+                ("fill_liver_holes", fill_holes),
+            )
+            if v is not None
+        },
+    )
+    cohort = cohort_inputs(args.input)
     # A stopped run (Ctrl-C, kill) still removes its private folder: nothing half-written stays behind.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        result = segment(
-            args.input,
-            args.out,
-            bundle_root=args.bundle_root,
-            fast=args.fast,
-            device=args.device,
-            slicer=not args.no_slicer,
-            dicom_seg=args.dicom_seg,
-            progress=not args.quiet,
-            settings={
-                k: v
-                for k, v in (
-                    ("fine_pixdim", args.fine_pixdim),
-                    ("roi_size", args.roi_size),
-                    ("min_lesion_ml", args.min_lesion_ml),
-                    ("background_weight", args.background_weight),
-                    ("tumor_weight", args.tumor_weight),
-                    ("fill_liver_holes", fill_holes),
-                )
-                if v is not None
-            },
-        )
+        if cohort:
+            rows = segment_cohort(cohort, args.out, segment_one, on_case=_print_case)
+        else:
+            _print_case(None, segment_one(args.input, args.out), args.input)
     except InputError as err:  # bad input, weights, archive or output folder: one line per problem
         for line in err.lines():
             print(line, file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
-    for caution in result.cautions:
-        print(f"WARNING {args.input}: {caution.message}")
-    total = sum(result.seconds.values())
+    if not cohort:
+        return 0
+    done = sum(row.status == "ok" for row in rows)
+    print(f"cohort: {done} of {len(rows)} CTs segmented; table: {Path(args.out) / 'cohort.csv'}")
+    return 0 if done == len(rows) else 1
+
+
+def _print_case(row, outcome, shown: str | Path | None = None) -> None:
+    """A single run's summary, or one cohort case's: its warnings and volumes, or its error line."""
+    if isinstance(outcome, InputError):
+        for line in outcome.lines():
+            print(line, file=sys.stderr)
+        return
+    shown = shown if shown is not None else row.input
+    for caution in outcome.cautions:
+        print(f"WARNING {shown}: {caution.message}")
+    total = sum(outcome.seconds.values())
     print(
-        f"{result.case}: liver {result.liver_ml:.0f} mL, {result.lesions} lesion(s), tumor {result.tumor_ml:.1f} mL"
-        f" ({total:.1f} s)"
+        f"{outcome.case}: liver {outcome.liver_ml:.0f} mL, {outcome.lesions} lesion(s), "
+        f"tumor {outcome.tumor_ml:.1f} mL ({total:.1f} s)"
     )
-    for role, path in result.outputs.items():
-        print(f"  {role}: {path}")
-    return 0
+    if row is None:  # a single run lists its files; a cohort's table does
+        for role, path in outcome.outputs.items():
+            print(f"  {role}: {path}")
 
 
 if __name__ == "__main__":

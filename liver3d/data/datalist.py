@@ -30,6 +30,12 @@ def case_name(path: str | Path) -> str:
     return name
 
 
+def input_case_name(path: str | Path) -> str:
+    """The case name of a CT given to ``liver3d segment``: its :func:`case_name`, a zip's without ``.zip``."""
+    name = Path(path).name
+    return case_name(name[:-4] if name.lower().endswith(".zip") else name)
+
+
 def entry_case(entry) -> str:
     """A datalist entry's case id: its ``case_id`` when given, else its image file's :func:`case_name`."""
     return str(entry.get("case_id") or case_name(str(entry["image"])))

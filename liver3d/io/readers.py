@@ -9,6 +9,8 @@ MONAI transform expects.
 from __future__ import annotations
 
 import gzip
+import logging
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,11 @@ from liver3d.io.dicom_series import DicomFolderError, MainSeriesITKReader, serie
 from liver3d.io.fast_nifti import sitk_voxels
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+# Every MONAI LoadImage registers a pydicom reader that tries the optional GPU JPEG decoder (nvImageCodec) and, on
+# a machine without it, logs and warns that it is absent: two lines per load that say nothing about the scan.
+logging.getLogger("monai.data.nvimgcodec_pydicom_plugin").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", message="NvImgCodecPydicomReader: nvImageCodec decoder plugin")
 
 
 class VolumeError(InputError):
