@@ -64,10 +64,13 @@ def segment_cohort(
     on_case: Callable[[CohortRow, object], None] | None = None,
 ) -> list[CohortRow]:
     """Segment each input with ``segment_one(input, out_dir)`` (``liver3d.segment.segment`` with the run's
-    options bound) and write ``out_dir/cohort.csv``. ``on_case(row, result)`` is told of each case as it ends
-    (``result`` is None for a failed one). Raises :class:`InputError` before any case runs when two inputs would
-    write the same case name, and :class:`WeightsError` as soon as the weights fail."""
+    options bound) and write ``out_dir/cohort.csv``. ``on_case(row, outcome)`` is told of each case as it ends
+    (``outcome``: what ``segment_one`` returned, or the :class:`InputError` of a failed case). Raises
+    :class:`InputError` before any case runs when ``out_dir`` is a file or two inputs would write the same case
+    name, and :class:`WeightsError` as soon as the weights fail."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(out_dir, "the output folder is a file")
     names = Counter(input_case_name(p) for p in inputs)
     clashes = sorted(name for name, n in names.items() if n > 1)
     if clashes:

@@ -71,3 +71,9 @@ def test_what_counts_as_a_cohort(tmp_path):
     (tmp_path / "empty").mkdir()
     assert [p.name for p in cohort_inputs(tmp_path)] == ["a.zip", "b.nii.gz"]
     assert cohort_inputs(tmp_path / "b.nii.gz") == []
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_any_runs(tmp_path):
+    (tmp_path / "out").write_text("x")
+    with pytest.raises(InputError, match="the output folder is a file"):
+        segment_cohort([tmp_path / "a.nii.gz"], tmp_path / "out", _fake_segment)
