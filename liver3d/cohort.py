@@ -7,20 +7,22 @@ sub-folders that each hold a DICOM series. Every case's outputs go into OUTDIR a
 case: its input, ``ok`` or ``error``, liver and tumor volume (mL), lesion count, warning codes, the error and the
 seconds it took. A case that fails (a truncated file, a series with a missing slice) is one row and one ``ERROR``
 line and the others go on; weights that cannot be used stop the run, since every case would fail the same way.
+A folder whose DICOM sub-folders are series of one study is refused: its scout and phases are not patients.
 """
 
 from __future__ import annotations
 
 import csv
-from collections import Counter
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from liver3d.data.datalist import input_case_name
 from liver3d.errors import InputError
 from liver3d.io.atomic import atomic_path
-from liver3d.io.dicom_series import largest_series
+from liver3d.io.dicom_series import largest_series, study_of
 from liver3d.io.readers import is_nifti
 from liver3d.networks.weights import WeightsError
 
@@ -42,19 +44,44 @@ class CohortRow:
     seconds: float = 0.0
 
 
-def cohort_inputs(folder: str | Path) -> list[Path]:
-    """The CTs of a cohort folder, sorted by name: NIfTI files, zips and DICOM series sub-folders directly in it.
-    Empty for a folder that holds a DICOM series itself (that folder is one CT)."""
+class CohortEntries(NamedTuple):
+    """What a cohort folder holds: the CTs to segment and the entries left out (neither a CT nor hidden)."""
+
+    inputs: list[Path]
+    skipped: list[Path]
+
+
+def cohort_inputs(folder: str | Path) -> CohortEntries:
+    """The CTs of a cohort folder, sorted by name: NIfTI files, zips and DICOM series sub-folders directly in it
+    (hidden files left out). Empty for a folder that holds a DICOM series itself (that folder is one CT); an
+    :class:`InputError` for a study (DICOM sub-folders that are series of one study: a scout and two phases are not
+    three patients)."""
     folder = Path(folder)
     if not folder.is_dir() or largest_series(folder) is not None:
-        return []
-    found = []
-    for path in sorted(folder.iterdir()):
+        return CohortEntries([], [])
+    try:
+        entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError as err:
+        raise InputError(folder, f"cannot list the folder ({err.strerror or err})") from err
+    inputs, skipped, studies = [], [], {}
+    for path in entries:
+        choice = largest_series(path) if path.is_dir() else None
         if path.is_file() and (is_nifti(path) or path.name.lower().endswith(".zip")):
-            found.append(path)
-        elif path.is_dir() and largest_series(path) is not None:
-            found.append(path)
-    return found
+            inputs.append(path)
+        elif choice is not None:
+            inputs.append(path)
+            study = study_of(choice.series)
+            if study and study in studies:
+                raise InputError(
+                    folder,
+                    f"{studies[study].name} and {path.name} are series of one study, not two patients: give the "
+                    "folder of one series (or a folder of one sub-folder per patient)",
+                )
+            if study:
+                studies[study] = path
+        else:
+            skipped.append(path)
+    return CohortEntries(inputs, skipped)
 
 
 def segment_cohort(
@@ -64,48 +91,60 @@ def segment_cohort(
     on_case: Callable[[CohortRow, object], None] | None = None,
 ) -> list[CohortRow]:
     """Segment each input with ``segment_one(input, out_dir)`` (``liver3d.segment.segment`` with the run's
-    options bound) and write ``out_dir/cohort.csv``. ``on_case(row, outcome)`` is told of each case as it ends
-    (``outcome``: what ``segment_one`` returned, or the :class:`InputError` of a failed case). Raises
-    :class:`InputError` before any case runs when ``out_dir`` is a file or two inputs would write the same case
-    name, and :class:`WeightsError` as soon as the weights fail."""
+    options bound); ``out_dir/cohort.csv`` is written again after every case, so a run that stops leaves a table
+    of what it published. ``on_case(row, outcome)`` is told of each case as it ends (``outcome``: what
+    ``segment_one`` returned, or the error of a failed case). A case that fails for any reason but the weights
+    is an error row; :class:`WeightsError` stops the run. Refused before any case runs: an output folder that
+    cannot be written or is the cohort folder, and two inputs that would write one case name."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(out_dir, "the output folder is a file")
-    names = Counter(input_case_name(p) for p in inputs)
-    clashes = sorted(name for name, n in names.items() if n > 1)
-    if clashes:
-        raise InputError(
-            inputs[0].parent,
-            f"several CTs would be written as case {clashes[0]!r} (a NIfTI file and a zip of one name?): "
-            "rename one",
-        )
+    _check_names(inputs)
+    if inputs and out_dir.resolve() == inputs[0].parent.resolve():
+        raise InputError(out_dir, "the output folder is the cohort folder: its outputs would become inputs")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_cohort_table([], out_dir / "cohort.csv")
+    except OSError as err:
+        raise InputError(out_dir, f"cannot write the output folder ({err.strerror or err})") from err
     rows = []
     for path in inputs:
+        clock = time.perf_counter()
         try:
-            result = segment_one(path, out_dir)
+            outcome = segment_one(path, out_dir)
         except WeightsError:
             raise
-        except InputError as err:
-            row = CohortRow(input_case_name(path), str(path), "error", error=err.problem)
-            rows.append(row)
-            if on_case:
-                on_case(row, err)
-            continue
-        row = CohortRow(
-            result.case,
-            str(path),
-            "ok",
-            round(result.liver_ml, 2),
-            round(result.tumor_ml, 3),
-            result.lesions,
-            " ".join(c.code for c in result.cautions),
-            seconds=round(sum(result.seconds.values()), 2),
-        )
+        except Exception as err:  # one case's failure (bad file, out of memory) is its row; the others go on
+            outcome = err if isinstance(err, InputError) else InputError(path, f"{type(err).__name__}: {err}")
+            row = CohortRow(input_case_name(path), str(path), "error", error=outcome.problem)
+        else:
+            row = CohortRow(
+                outcome.case,
+                str(path),
+                "ok",
+                round(outcome.liver_ml, 2),
+                round(outcome.tumor_ml, 3),
+                outcome.lesions,
+                " ".join(c.code for c in outcome.cautions),
+            )
+        row.seconds = round(time.perf_counter() - clock, 2)
         rows.append(row)
+        write_cohort_table(rows, out_dir / "cohort.csv")
         if on_case:
-            on_case(row, result)
-    write_cohort_table(rows, out_dir / "cohort.csv")
+            on_case(row, outcome)
     return rows
+
+
+def _check_names(inputs: list[Path]) -> None:
+    """Two inputs of one case name (also differing only in case, as on macOS or Windows) would overwrite."""
+    names: dict[str, Path] = {}
+    for path in inputs:
+        key = input_case_name(path).casefold()
+        if key in names:
+            raise InputError(
+                path.parent,
+                f"{names[key].name} and {path.name} would be written as one case ({input_case_name(path)!r}): "
+                "rename one",
+            )
+        names[key] = path
 
 
 def write_cohort_table(rows: list[CohortRow], path: Path) -> Path:

@@ -533,11 +533,15 @@ def main(argv: list[str] | None = None) -> int:
             if v is not None
         },
     )
-    cohort = cohort_inputs(args.input)
     # A stopped run (Ctrl-C, kill) still removes its private folder: nothing half-written stays behind.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
+        entries = cohort_inputs(args.input)
+        cohort = entries.inputs
         if cohort:
+            check_device(args.device)  # once, not as an error row per CT
+            for path in entries.skipped:
+                print(f"skipped {path}: not a NIfTI file, a zip or a folder holding a DICOM series")
             rows = segment_cohort(cohort, args.out, segment_one, on_case=_print_case)
         else:
             _print_case(None, segment_one(args.input, args.out), args.input)
@@ -556,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_case(row, outcome, shown: str | Path | None = None) -> None:
     """A single run's summary, or one cohort case's: its warnings and volumes, or its error line."""
-    if isinstance(outcome, InputError):
+    if isinstance(outcome, Exception):
         for line in outcome.lines():
             print(line, file=sys.stderr)
         return

@@ -1,13 +1,18 @@
-"""The cohort table of liver3d.cohort, with a stand-in for the segmentation (the real run: test_segment.py)."""
+"""The cohort of liver3d.cohort, with a stand-in for the segmentation (the real run: test_segment.py)."""
 
 import csv
+import shutil
 from types import SimpleNamespace
 
+import numpy as np
+import pydicom
 import pytest
 
 from liver3d.cohort import cohort_inputs, segment_cohort
 from liver3d.errors import InputError
 from liver3d.inference.sanity import Caution
+from liver3d.io.dicom import write_dicom_series
+from liver3d.io.nifti import save_nifti
 from liver3d.io.readers import VolumeError
 from liver3d.networks.weights import WeightsError
 
@@ -15,6 +20,8 @@ from liver3d.networks.weights import WeightsError
 def _fake_segment(path, out_dir):
     if "bad" in path.name:
         raise VolumeError(path, "truncated file")
+    if "oom" in path.name:
+        raise RuntimeError("out of memory")
     return SimpleNamespace(
         case=path.name.split(".")[0],
         liver_ml=1500.123,
@@ -25,34 +32,55 @@ def _fake_segment(path, out_dir):
     )
 
 
-def test_rows_and_table_for_good_and_bad_cases(tmp_path):
+def _table(path):
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_rows_and_table_for_good_and_failing_cases(tmp_path):
     seen = []
-    rows = segment_cohort(
-        [tmp_path / "a.nii.gz", tmp_path / "bad.nii.gz"], tmp_path, _fake_segment, lambda r, o: seen.append(r)
-    )
-    assert [r.status for r in rows] == ["ok", "error"] and seen == rows
-    assert rows[0].warnings == "liver_volume lesion_outside_liver" and rows[0].seconds == 3.5
-    with open(tmp_path / "cohort.csv", encoding="utf-8") as f:
-        table = list(csv.DictReader(f))
+    inputs = [tmp_path / "in" / n for n in ("a.nii.gz", "bad.nii.gz", "oom.nii.gz")]
+    rows = segment_cohort(inputs, tmp_path / "out", _fake_segment, lambda r, o: seen.append((r, o)))
+    assert [r.status for r in rows] == ["ok", "error", "error"] and [r for r, _ in seen] == rows
+    assert rows[0].warnings == "liver_volume lesion_outside_liver"
+    assert isinstance(seen[2][1], InputError) and rows[2].error == "RuntimeError: out of memory"
+    table = _table(tmp_path / "out" / "cohort.csv")
     assert table[0]["liver_ml"] == "1500.12" and table[0]["lesions"] == "1"
-    assert table[1] == {
+    assert {k: table[1][k] for k in ("case", "status", "liver_ml", "error")} == {
         "case": "bad",
-        "input": str(tmp_path / "bad.nii.gz"),
         "status": "error",
         "liver_ml": "",
-        "tumor_ml": "",
-        "lesions": "",
-        "warnings": "",
         "error": "truncated file",
-        "seconds": "0.0",
     }
 
 
-def test_two_inputs_of_one_case_name_are_refused_before_any_runs(tmp_path):
+def test_the_table_is_written_after_every_case(tmp_path):
+    def stop_at_second(path, out_dir):
+        if path.name.startswith("b"):
+            assert [r["case"] for r in _table(out_dir / "cohort.csv")] == ["a"]
+            raise KeyboardInterrupt
+        return _fake_segment(path, out_dir)
+
+    with pytest.raises(KeyboardInterrupt):
+        segment_cohort([tmp_path / "a.nii.gz", tmp_path / "b.nii.gz"], tmp_path / "out", stop_at_second)
+    assert [r["case"] for r in _table(tmp_path / "out" / "cohort.csv")] == ["a"]
+
+
+def test_inputs_of_one_case_name_are_refused_before_any_runs(tmp_path):
     ran = []
-    with pytest.raises(InputError, match="several CTs would be written as case 'a'"):
-        segment_cohort([tmp_path / "a.nii.gz", tmp_path / "a.zip"], tmp_path, lambda p, o: ran.append(p))
-    assert ran == [] and not (tmp_path / "cohort.csv").exists()
+    for names in (("a.nii.gz", "a.zip"), ("A.nii.gz", "a.nii")):
+        with pytest.raises(InputError, match="would be written as one case"):
+            segment_cohort([tmp_path / n for n in names], tmp_path / "out", lambda p, o: ran.append(p))
+    assert ran == [] and not (tmp_path / "out" / "cohort.csv").exists()
+
+
+@pytest.mark.parametrize("where", ["file", "cohort folder"])
+def test_an_unusable_output_folder_is_refused_before_any_runs(tmp_path, where):
+    out = tmp_path / "out" if where == "file" else tmp_path
+    if where == "file":
+        out.write_text("x")
+    with pytest.raises(InputError, match="cannot write the output folder|is the cohort folder"):
+        segment_cohort([tmp_path / "a.nii.gz"], out, _fake_segment)
 
 
 def test_unusable_weights_stop_the_cohort(tmp_path):
@@ -60,20 +88,43 @@ def test_unusable_weights_stop_the_cohort(tmp_path):
         raise WeightsError("model.pt", "holds code")
 
     with pytest.raises(WeightsError):
-        segment_cohort([tmp_path / "a.nii.gz", tmp_path / "b.nii.gz"], tmp_path, no_weights)
-    assert not (tmp_path / "cohort.csv").exists()
+        segment_cohort([tmp_path / "a.nii.gz", tmp_path / "b.nii.gz"], tmp_path / "out", no_weights)
+
+
+def _series(folder, study_uid: str | None):
+    ct = save_nifti(np.zeros((8, 8, 4), np.int16), np.eye(4), folder.parent / f"{folder.name}.nii.gz")
+    for f in write_dicom_series(ct, folder):
+        if study_uid is not None:
+            ds = pydicom.dcmread(f)
+            ds.StudyInstanceUID = study_uid
+            ds.save_as(f)
+    (folder.parent / f"{folder.name}.nii.gz").unlink()
 
 
 def test_what_counts_as_a_cohort(tmp_path):
-    (tmp_path / "b.nii.gz").write_bytes(b"")
-    (tmp_path / "a.zip").write_bytes(b"")
-    (tmp_path / "notes.txt").write_text("x")
-    (tmp_path / "empty").mkdir()
-    assert [p.name for p in cohort_inputs(tmp_path)] == ["a.zip", "b.nii.gz"]
-    assert cohort_inputs(tmp_path / "b.nii.gz") == []
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    (cohort / "b.nii.gz").write_bytes(b"")
+    (cohort / "a.zip").write_bytes(b"")
+    (cohort / "notes.txt").write_text("x")
+    (cohort / "._b.nii.gz").write_bytes(b"")  # macOS metadata: hidden, left out
+    (cohort / "empty").mkdir()
+    _series(cohort / "p1", "1.2.3.1")
+    _series(cohort / "p2", "1.2.3.2")
+    entries = cohort_inputs(cohort)
+    assert [p.name for p in entries.inputs] == ["a.zip", "b.nii.gz", "p1", "p2"]
+    assert [p.name for p in entries.skipped] == ["empty", "notes.txt"]
+    assert cohort_inputs(cohort / "b.nii.gz").inputs == []
+    assert cohort_inputs(cohort / "p1").inputs == []  # a folder holding a series is one CT
 
 
-def test_an_output_path_that_is_a_file_is_refused_before_any_runs(tmp_path):
-    (tmp_path / "out").write_text("x")
-    with pytest.raises(InputError, match="the output folder is a file"):
-        segment_cohort([tmp_path / "a.nii.gz"], tmp_path / "out", _fake_segment)
+def test_series_of_one_study_are_not_a_cohort(tmp_path):
+    study = tmp_path / "study"
+    study.mkdir()
+    _series(study / "scout", "1.2.3.9")
+    _series(study / "venous", "1.2.3.9")
+    with pytest.raises(InputError, match="scout and venous are series of one study"):
+        cohort_inputs(study)
+    shutil.rmtree(study / "scout")
+    _series(study / "other", "")  # a de-identified series (blank study): not taken for the same study
+    assert [p.name for p in cohort_inputs(study).inputs] == ["other", "venous"]

@@ -142,6 +142,11 @@ def slice_spacing_problem(series: DicomSeries) -> str | None:
     return None
 
 
+def study_of(series: DicomSeries) -> str:
+    """The Study Instance UID of ``series`` (its first file's), "" when blank (a de-identified export)."""
+    return str(_header(series.files[0], "StudyInstanceUID").get("StudyInstanceUID", "") or "").strip()
+
+
 def _where_series_are(folder: Path, enough: int = 4) -> str:
     """The end of the "no series" message: which sub-folders hold DICOM files (the first ``enough`` found)."""
     below = []
