@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from liver3d.data.datalist import input_case_name
 from liver3d.errors import InputError
+from liver3d.io.archive import is_zip
 from liver3d.io.atomic import atomic_path
 from liver3d.io.dicom_series import largest_series, study_of
 from liver3d.io.readers import is_nifti
@@ -66,7 +67,7 @@ def cohort_inputs(folder: str | Path) -> CohortEntries:
     inputs, skipped, studies = [], [], {}
     for path in entries:
         choice = largest_series(path) if path.is_dir() else None
-        if path.is_file() and (is_nifti(path) or path.name.lower().endswith(".zip")):
+        if path.is_file() and (is_nifti(path) or is_zip(path)):
             inputs.append(path)
         elif choice is not None:
             inputs.append(path)

@@ -49,7 +49,7 @@ from liver3d.data.datalist import case_name, input_case_name
 from liver3d.errors import InputError
 from liver3d.geometry import Volume
 from liver3d.inference.sanity import Caution, check_ct_intensities, check_segmentation
-from liver3d.io.archive import ArchiveError, unpack_ct_zip
+from liver3d.io.archive import ArchiveError, is_zip, unpack_ct_zip
 from liver3d.io.atomic import write_json_atomic
 from liver3d.io.dicom_series import largest_series
 from liver3d.io.readers import VolumeError, is_dicom_series, is_nifti, read_volume
@@ -100,7 +100,7 @@ def resolve_input(source: str | Path, staging: Path) -> Path:
     path = Path(source)
     if not path.exists():
         raise SegmentInputError(path, "file not found")
-    if path.is_file() and path.name.lower().endswith(".zip"):
+    if path.is_file() and is_zip(path):
         try:
             return unpack_ct_zip(path.read_bytes(), staging / "input", path.name)
         except ArchiveError as err:

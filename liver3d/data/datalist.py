@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from liver3d.errors import InputError
+from liver3d.io.archive import is_zip
 from liver3d.io.readers import NIFTI_SUFFIXES
 
 
@@ -33,7 +34,7 @@ def case_name(path: str | Path) -> str:
 def input_case_name(path: str | Path) -> str:
     """The case name of a CT given to ``liver3d segment``: its :func:`case_name`, a zip's without ``.zip``."""
     name = Path(path).name
-    return case_name(name[:-4] if name.lower().endswith(".zip") else name)
+    return case_name(name[:-4] if is_zip(name) else name)
 
 
 def entry_case(entry) -> str:

@@ -26,6 +26,11 @@ class ArchiveError(InputError):
     """A zip that cannot be used; the message names the archive (``"<name>: <problem>"``)."""
 
 
+def is_zip(path: str | Path) -> bool:
+    """A ``.zip`` file name (any case): what ``liver3d segment`` unpacks before reading."""
+    return Path(path).name.lower().endswith(".zip")
+
+
 def _is_hidden(member: str) -> bool:
     parts = re.split(r"[\\/]", member)
     return any(p.startswith(".") or p == "__MACOSX" for p in parts if p)
