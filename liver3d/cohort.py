@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,11 +23,9 @@ from liver3d.data.datalist import input_case_name
 from liver3d.errors import InputError
 from liver3d.io.archive import is_zip
 from liver3d.io.atomic import atomic_path
-from liver3d.io.dicom_series import largest_series, study_of
+from liver3d.io.dicom_series import DicomSeries, largest_series, study_of
 from liver3d.io.readers import is_nifti
 from liver3d.networks.weights import WeightsError
-
-COLUMNS = ("case", "input", "status", "liver_ml", "tumor_ml", "lesions", "warnings", "error", "seconds")
 
 
 @dataclass
@@ -52,6 +50,9 @@ class CohortEntries(NamedTuple):
     skipped: list[Path]
 
 
+COLUMNS = tuple(f.name for f in fields(CohortRow))
+
+
 def cohort_inputs(folder: str | Path) -> CohortEntries:
     """The CTs of a cohort folder, sorted by name: NIfTI files, zips and DICOM series sub-folders directly in it
     (hidden files left out). Empty for a folder that holds a DICOM series itself (that folder is one CT); an
@@ -64,25 +65,33 @@ def cohort_inputs(folder: str | Path) -> CohortEntries:
         entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     except OSError as err:
         raise InputError(folder, f"cannot list the folder ({err.strerror or err})") from err
-    inputs, skipped, studies = [], [], {}
+    inputs, skipped, series = [], [], {}
     for path in entries:
         choice = largest_series(path) if path.is_dir() else None
-        if path.is_file() and (is_nifti(path) or is_zip(path)):
+        if choice is not None:
+            series[path] = choice.series
+        if choice is not None or (path.is_file() and (is_nifti(path) or is_zip(path))):
             inputs.append(path)
-        elif choice is not None:
-            inputs.append(path)
-            study = study_of(choice.series)
-            if study and study in studies:
-                raise InputError(
-                    folder,
-                    f"{studies[study].name} and {path.name} are series of one study, not two patients: give the "
-                    "folder of one series (or a folder of one sub-folder per patient)",
-                )
-            if study:
-                studies[study] = path
         else:
             skipped.append(path)
+    _refuse_one_study(folder, series)
     return CohortEntries(inputs, skipped)
+
+
+def _refuse_one_study(folder: Path, series: dict[Path, DicomSeries]) -> None:
+    """Sub-folders whose series share a Study Instance UID are one patient's scout and phases, not a cohort
+    (a blank UID, as de-identified exports have, matches nothing)."""
+    seen: dict[str, Path] = {}
+    for path, one in series.items():
+        study = study_of(one)
+        if study in seen:
+            raise InputError(
+                folder,
+                f"{seen[study].name} and {path.name} are series of one study, not two patients: give the "
+                "folder of one series (or a folder of one sub-folder per patient)",
+            )
+        if study:
+            seen[study] = path
 
 
 def segment_cohort(
