@@ -21,7 +21,7 @@ from liver3d.transforms.io import LoadVolumed, ValidateCTd
 from liver3d.transforms.patches import BalancedPatchd
 from liver3d.transforms.pipelines import ct_preprocessing, geometry_transforms
 from liver3d.transforms.resample import ResampleToInputd, resample_labels_nearest
-from liver3d.transforms.roi import LabelSelector, LiverROICropd
+from liver3d.transforms.roi import LabelSelector, LiverROICropd, MaskOutsideLiverd
 from liver3d.transforms.slicing import VolumeToSlices, VolumeToSlicesd, slice_labels, stack_slices
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "LabelSelector",
     "LiverROICropd",
     "LoadVolumed",
+    "MaskOutsideLiverd",
     "MultiWindowHU",
     "MultiWindowHUd",
     "RandTissueHUShift",

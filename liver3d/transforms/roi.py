@@ -1,4 +1,5 @@
-"""Liver-ROI crop for the cascade: the bounding box of the liver (mask or stage-1 prediction) plus a margin in mm.
+"""Liver-ROI crop for the cascade: the bounding box of the liver (mask or stage-1 prediction) plus a margin in mm;
+and a mask that blanks everything but the liver and a rim (for classifiers that must look at the liver).
 
 Built on MONAI's ``CropForegroundd``, so it records itself and ``Invertd`` puts stage-2 outputs back on
 the full grid.
@@ -13,7 +14,8 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 import torch
 from monai.config import KeysCollection
-from monai.transforms import CropForegroundd
+from monai.transforms import CropForegroundd, MapTransform
+from scipy import ndimage
 
 from liver3d.errors import InputError
 from liver3d.geometry import margin_voxels, voxel_spacing
@@ -98,4 +100,62 @@ class LiverROICropd(CropForegroundd):
             d[key] = self.cropper.crop_pad(
                 img=d[key], box_start=box_start, box_end=box_end, mode=mode, lazy=lazy_
             )
+        return d
+
+
+class MaskOutsideLiverd(MapTransform):
+    """Set ``keys`` to ``fill`` outside the liver of ``source_key`` widened by ``margin_mm`` (in 3D, in mm).
+
+    A classifier that sees only the liver and a rim around it cannot find its evidence for "tumor slice"
+    in bowel, kidney or spine; the lesions are what is left. Intensity only: the grid is unchanged, so
+    nothing needs inverting. Put it after windowing with ``fill`` the window's floor (0). A mask without
+    liver masks everything: there is no liver to look at.
+
+    Example (after ``LiverROICropd`` and ``WindowHUd``)::
+
+        MaskOutsideLiverd(keys="image", source_key="label", margin_mm=5)
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        source_key: str = "label",
+        labels: Sequence[int] = (1, 2),
+        margin_mm: float = 5.0,
+        fill: float = 0.0,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.source_key = source_key
+        self.labels = tuple(int(v) for v in labels)
+        self.margin_mm = float(margin_mm)
+        self.fill = float(fill)
+
+    def region(self, source: torch.Tensor) -> np.ndarray:
+        """The kept voxels (channel-first boolean array): within ``margin_mm`` of a liver voxel."""
+        liver = np.isin(np.asarray(source), self.labels)
+        if not liver.any() or self.margin_mm <= 0:
+            return liver
+        spacing = voxel_spacing(source)
+        kept = [
+            ndimage.distance_transform_edt(~channel, sampling=spacing) <= self.margin_mm for channel in liver
+        ]
+        return np.stack(kept)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        if self.source_key not in data:
+            image = data.get(self.first_key(data), "input")
+            path = getattr(image, "meta", {}).get("filename_or_obj", "input")
+            raise InputError(path, f"no liver mask under {self.source_key!r} to mask outside the liver")
+        d = dict(data)
+        keep = self.region(d[self.source_key])
+        for key in self.key_iterator(d):
+            if tuple(d[key].shape[1:]) != keep.shape[1:]:
+                path = getattr(d[key], "meta", {}).get("filename_or_obj", key)
+                raise InputError(
+                    path,
+                    f"image grid {tuple(d[key].shape[1:])} differs from its liver mask's {keep.shape[1:]}",
+                )
+            kept = torch.as_tensor(keep[:1], device=d[key].device)
+            d[key] = torch.where(kept, d[key], torch.as_tensor(self.fill, dtype=d[key].dtype))
         return d
