@@ -11,6 +11,7 @@ import torch
 from bundle_utils import parse_bundle as _parser
 from bundle_utils import read_rows as _rows
 from bundle_utils import run_bundle as _run
+from scipy import ndimage
 from sklearn import metrics as skm
 
 from liver3d.cam import CamEvaluator
@@ -206,3 +207,21 @@ def test_cam_volumes_come_back_on_the_input_grid(phantom_dir, tmp_path, bundle, 
 
 def _correlation(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
     return float(np.corrcoef(a[where], b[where])[0, 1])
+
+
+def test_slice_bundle_mask_outside_liver_leaves_only_the_liver_and_its_rim(phantom_dir):
+    """`mask_outside_liver` in the config: the slices the classifier sees are blank (the window's floor)
+    away from the liver; without it the same box shows the surrounding anatomy."""
+    dataset = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"]
+    entry = {k: str(phantom_dir / dataset[0][k]) for k in ("image", "label")}
+    seen = {}
+    for masked in (False, True):
+        parser = _parser(SLICE, ("train.json",), image_size=48, liver_roi=True, mask_outside_liver=masked)
+        d = parser.get_parsed_content("volume_transforms")(dict(entry))
+        liver = d["label"][0].numpy() > 0
+        far = ndimage.distance_transform_edt(~liver) > 4  # voxels of the classifier's grid (the rim is 5 mm)
+        inner = ndimage.binary_erosion(liver, iterations=2)  # the resize blurs the masked edge a little
+        seen[masked] = (float(d["image"][0].numpy()[far].max()), float(d["image"][0].numpy()[inner].mean()))
+    assert seen[False][0] > 0.5  # unmasked: bright anatomy away from the liver
+    assert seen[True][0] == 0.0
+    assert seen[True][1] == pytest.approx(seen[False][1], rel=1e-6)  # the liver itself untouched

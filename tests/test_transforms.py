@@ -14,6 +14,7 @@ from liver3d.transforms import (
     BalancedPatchd,
     LiverROICropd,
     LoadVolumed,
+    MaskOutsideLiverd,
     ValidateCTd,
     VolumeToSlices,
     VolumeToSlicesd,
@@ -138,6 +139,33 @@ def test_liver_roi_without_its_mask_names_the_image():
     crop = LiverROICropd(["image", "label"], source_key="label", allow_missing_keys=True)
     with pytest.raises(InputError, match=r"^/data/ct.nii.gz: no liver mask under 'label'"):
         crop({"image": img})
+
+
+def test_mask_outside_liver_keeps_the_liver_and_a_rim_in_mm_on_anisotropic_voxels():
+    label = torch.zeros(1, 30, 30, 12)
+    label[0, 10:20, 10:20, 5:7] = 1
+    label[0, 14:16, 14:16, 6] = 2  # a lesion is liver for the mask
+    affine = torch.diag(torch.tensor([1.0, 1.0, 4.0, 1.0]))
+    image = MetaTensor(torch.rand(1, 30, 30, 12) + 0.5, affine=affine)
+    out = MaskOutsideLiverd("image", margin_mm=4)({"image": image, "label": MetaTensor(label, affine=affine)})
+    kept = out["image"][0] > 0
+    assert torch.equal(out["image"][0][kept], image[0][kept])  # what is kept is untouched
+    assert bool(kept[10:20, 10:20, 5:7].all())
+    assert bool(kept[6, 15, 6]) and not bool(kept[5, 15, 6])  # 4 mm rim in-plane: 4 voxels of 1 mm, not 5
+    assert bool(kept[15, 15, 4]) and bool(kept[15, 15, 7]) and not bool(kept[15, 15, 3])  # one 4 mm slice
+    assert int(kept.sum()) < kept.numel() // 4
+
+
+def test_mask_outside_liver_blanks_a_slice_range_without_liver_and_needs_its_mask():
+    from liver3d.errors import InputError
+
+    image = MetaTensor(torch.ones(1, 8, 8, 8), meta={"filename_or_obj": "/data/ct.nii.gz"})
+    out = MaskOutsideLiverd("image", fill=-1.0)({"image": image, "label": torch.zeros(1, 8, 8, 8)})
+    assert bool((out["image"] == -1).all())
+    with pytest.raises(InputError, match=r"^/data/ct.nii.gz: no liver mask under 'label'"):
+        MaskOutsideLiverd("image")({"image": image})
+    with pytest.raises(InputError, match=r"^/data/ct.nii.gz: image grid \(8, 8, 8\) differs"):
+        MaskOutsideLiverd("image")({"image": image, "label": torch.zeros(1, 8, 8, 4)})
 
 
 def test_balanced_patches_center_on_tumor_far_more_than_chance(entry):
