@@ -61,7 +61,7 @@ def test_volume_bundle_configs_parse(names):
     assert parser.get_parsed_content("cam_layer") in dict(net.named_modules())
 
 
-def test_slice_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path):
+def test_slice_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path, capsys):
     root = tmp_path / "slice_cls"
     common = {"bundle_root": str(root), "dataset_dir": str(phantom_dir), "val_fraction": 0.5, **SLICE_TINY}
     _run(SLICE, ("train.json",), max_epochs=2, **common)
@@ -113,6 +113,20 @@ def test_slice_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path):
     assert sum(r["structure"] == "tumor" for r in per_case) == with_tumor
     assert sum(r["structure"] == "liver" for r in per_case) == len(dataset)
     assert (cam_dir / "cam_best_worst_tumor.png").read_bytes()[:4] == b"\x89PNG"
+
+    # A checkpoint of another network (1 slice in, evaluated as 3): one line naming it, before any output.
+    for configs in (("train.json", "evaluate.json"), ("train.json", "evaluate_cam.json")):
+        with pytest.raises(SystemExit) as stop:
+            _run(
+                SLICE,
+                configs,
+                eval_dataset_dir=str(phantom_dir),
+                context=3,
+                output_dir=str(tmp_path / "x"),
+                **common,
+            )
+        assert stop.value.code == 1 and not (tmp_path / "x").exists()
+    assert "model_final.pt" in capsys.readouterr().err
 
 
 def test_volume_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path):
