@@ -9,9 +9,10 @@
 5. train the ``liver_slice_cls`` slice classifier briefly (2.5D: three slices in), evaluate it on every
    held-out slice, and run its CAM evaluator (LayerCAM at ``layer3``, which localizes best on these
    phantoms; ``--cls-cam gradcam layer4`` is seed 000's choice): CAM volumes as NIfTI and the pseudo-mask
-   IoU/Dice table next to seed 000's numbers. ``--cls-liver-roi`` trains it instead on the liver ROI of the
-   training phantoms and their lesion-free twins, so that only the lesions tell a tumor slice from a liver
-   slice (with ``--cls-epochs 36 --cls-cam gradcam++ layer3``: see the bundle docs for what it gives);
+   IoU/Dice table next to seed 000's numbers. ``--cls-input liver-roi`` or ``masked-liver`` trains it
+   instead on the liver ROI (or the liver alone, the rest blanked) of ``--cls-cases`` phantoms and their
+   lesion-free twins, so that only the lesions tell a tumor slice from a liver slice (with ``--cls-epochs 18
+   --cls-cam gradcam++ layer3``: see the bundle docs for what each gives);
 6. the structured report (``python -m liver3d.report``) of one held-out case's segmentation;
 7. the three 2D studies (``image_cls_2d``: chest X-ray pneumonia, 4-class liver CT, 8-class multi-organ MRI) on
    generated 2D images: train, evaluate (threshold chosen on validation, confusion reports) and Grad-CAM boxes.
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from liver3d.check import run_check
 from liver3d.data.datalist import load_datalist
@@ -40,6 +42,24 @@ from liver3d.split import write_split
 from liver3d.viz.montage import save_montage
 
 BUNDLES = REPO_ROOT / "bundles"
+
+
+class ClassifierInput(NamedTuple):
+    """What the slice classifier sees (``--cls-input``): as the demo prints it, and as bundle overrides."""
+
+    description: str
+    overrides: dict
+
+
+# The bundle docs compare them ("Does the classifier look at the lesions?").
+CLS_INPUTS = {
+    "masked-liver": ClassifierInput(
+        "the liver alone: its ROI with everything 5 mm beyond it blanked",
+        {"liver_roi": True, "mask_outside_liver": True},
+    ),
+    "liver-roi": ClassifierInput("the liver ROI", {"liver_roi": True, "mask_outside_liver": False}),
+    "whole-slices": ClassifierInput("whole slices", {"liver_roi": False, "mask_outside_liver": False}),
+}
 # Step 9: each 2D study on generated images, its own config scaled down for 2 CPU cores (ResNet-18 instead of
 # ResNet-50, 128 px), trained from scratch: learning rate 1e-3, and enough epochs (a from-scratch ResNet sits at
 # chance for about ten epochs on these sets before it learns), so early stopping waits 15 validations.
@@ -185,9 +205,18 @@ def run_demo(argv: list[str] | None = None) -> int:
         help="CAM method and layer of the slice classifier's evaluator (bundle docs compare them)",
     )
     parser.add_argument(
-        "--cls-liver-roi",
-        action="store_true",
-        help="train the slice classifier on the liver ROI of the phantoms and their lesion-free twins",
+        "--cls-input",
+        choices=CLS_INPUTS,
+        default="whole-slices",
+        help="what the slice classifier sees: whole slices, the liver ROI, or the liver alone (its ROI, "
+        "everything 5 mm beyond the liver blanked); the last two learn from phantoms and their lesion-free "
+        "twins and need a liver mask at inference",
+    )
+    parser.add_argument(
+        "--cls-cases",
+        type=int,
+        default=24,
+        help="phantoms (seed --seed, each with its lesion-free twin) the liver classifiers learn from",
     )
     parser.add_argument(
         "--studies-2d",
@@ -316,25 +345,25 @@ def slice_classifier(out: Path, test_dir: Path, results: DemoResults, args) -> N
     """Steps 6-7: the liver_slice_cls bundle on the same phantoms (same patient-level split rule)."""
     work = out / "liver_slice_cls"
     epochs, seed = args.cls_epochs, args.seed
+    seen = CLS_INPUTS[args.cls_input]
     common = {
         "bundle_root": work,
         "image_size": args.cls_image_size,
         "context": args.cls_context,
         "cam_method": args.cls_cam[0],
         "cam_layer": args.cls_cam[1],
-        "liver_roi": args.cls_liver_roi,
+        **seen.overrides,
         "seed": args.train_seed,
     }
     print(
         f"[6/9] training the slice classifier (background / liver / tumor, ResNet-18 2D, "
-        f"{args.cls_context} slices in, {'liver ROI' if args.cls_liver_roi else 'whole slices'}), "
-        f"{epochs} epochs"
+        f"{args.cls_context} slices in, {seen.description}), {epochs} epochs"
     )
     data = out / "phantoms"
-    if args.cls_liver_roi:
-        print("      the training phantoms again, each with its lesion-free twin (--lesion-free-twins)")
+    if seen.overrides["liver_roi"]:
+        print(f"      {args.cls_cases} phantoms, each with its lesion-free twin (--lesion-free-twins)")
         data = _phantoms(
-            out / "phantoms_twins", args.train_cases, args.seed, tuple(args.shape), args.workers,
+            out / "phantoms_twins", args.cls_cases, args.seed, tuple(args.shape), args.workers,
             "training with twins", twins=True,
         ).parent  # fmt: skip
     run_bundle(

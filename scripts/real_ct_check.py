@@ -23,6 +23,7 @@ import numpy as np
 from monai.bundle import run
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
 
+from liver3d.demo import CLS_INPUTS
 from liver3d.evaluation.metrics import score_structure
 from liver3d.io.nifti import save_nifti
 from liver3d.io.readers import read_header
@@ -58,6 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         help="a trained liver_slice_cls bundle_root (its models/model_final.pt) to check too",
     )
     parser.add_argument("--image-size", type=int, default=128, help="the slice classifier's image_size")
+    parser.add_argument(
+        "--context", type=int, default=3, help="the slice classifier's input slices (the demo's 3)"
+    )
+    parser.add_argument(
+        "--cls-input",
+        choices=CLS_INPUTS,
+        default="whole-slices",
+        help="what the slice classifier was trained to see (as the demo's --cls-input; the liver ones are "
+        "given TotalSegmentator's liver)",
+    )
     parser.add_argument("--skip-seg", action="store_true", help="only the slice classifier")
     args = parser.parse_args(argv)
     real = Path(args.real_dir)
@@ -66,11 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_seg:
         segmentation_check(real, args)
     if args.slice_cls_root:
-        slice_classifier_check(real, Path(args.slice_cls_root), args.image_size)
+        slice_classifier_check(real, Path(args.slice_cls_root), args.image_size, args.context, args.cls_input)
     return 0
 
 
-def slice_classifier_check(real: Path, bundle_root: Path, image_size: int) -> None:
+def slice_classifier_check(
+    real: Path, bundle_root: Path, image_size: int, context: int, cls_input: str
+) -> None:
     """The slice classifier's report and liver Grad-CAM scores on the real CTs (labels: liver 1, else 0)."""
     with tempfile.TemporaryDirectory() as tmp:
         cases = []
@@ -88,6 +101,8 @@ def slice_classifier_check(real: Path, bundle_root: Path, image_size: int) -> No
             "meta_file": str(SLICE_CONFIGS / "metadata.json"),
             "bundle_root": str(bundle_root),
             "image_size": image_size,
+            "context": context,
+            **CLS_INPUTS[cls_input].overrides,
             "eval_data": cases,
         }
         report_dir, cam_dir = Path(tmp) / "report", Path(tmp) / "cam"

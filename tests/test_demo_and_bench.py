@@ -40,7 +40,10 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
             "1",
             "--cls-image-size",
             "32",
-            "--cls-liver-roi",
+            "--cls-input",
+            "masked-liver",
+            "--cls-cases",
+            "4",
             "--workers",
             "1",
             "--studies-2d",
@@ -68,7 +71,9 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
         "layer3",
     )
     assert models_overrides(tmp_path)["context"] == 3  # the 2.5D classifier, also what the viewer runs
-    assert models_overrides(tmp_path)["liver_roi"] is True  # --cls-liver-roi: the viewer asks for a mask
+    # --cls-input masked-liver: the classifier sees the liver alone (ROI, the rest blanked); the viewer asks for a mask
+    assert models_overrides(tmp_path)["liver_roi"] is True
+    assert models_overrides(tmp_path)["mask_outside_liver"] is True
     # and the classifier learns from the training phantoms and their lesion-free twins
     assert "training with twins: " in out and "--lesion-free-twins" in out
     twins = json.loads((tmp_path / "phantoms_twins" / "dataset.json").read_text())["training"]
