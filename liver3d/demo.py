@@ -11,8 +11,8 @@
    phantoms; ``--cls-cam gradcam layer4`` is seed 000's choice): CAM volumes as NIfTI and the pseudo-mask
    IoU/Dice table next to seed 000's numbers. ``--cls-input liver-roi`` or ``masked-liver`` trains it
    instead on the liver ROI (or the liver alone, the rest blanked) of ``--cls-cases`` phantoms and their
-   lesion-free twins, so that only the lesions tell a tumor slice from a liver slice (with ``--cls-epochs 18
-   --cls-cam gradcam++ layer3``: see the bundle docs for what each gives);
+   lesion-free twins, so that only the lesions tell a tumor slice from a liver slice (the bundle docs give
+   each one's recipe and results: ``masked-liver`` with ``--cls-epochs 18 --cls-cam gradcam++ layer3``);
 6. the structured report (``python -m liver3d.report``) of one held-out case's segmentation;
 7. the three 2D studies (``image_cls_2d``: chest X-ray pneumonia, 4-class liver CT, 8-class multi-organ MRI) on
    generated 2D images: train, evaluate (threshold chosen on validation, confusion reports) and Grad-CAM boxes.
@@ -216,7 +216,8 @@ def run_demo(argv: list[str] | None = None) -> int:
         "--cls-cases",
         type=int,
         default=24,
-        help="phantoms (seed --seed, each with its lesion-free twin) the liver classifiers learn from",
+        help="phantoms (seed --seed, each with its lesion-free twin) the liver-roi and masked-liver classifiers "
+        "learn from (whole slices use the cascade's --train-cases phantoms)",
     )
     parser.add_argument(
         "--studies-2d",

@@ -126,7 +126,7 @@ def test_slice_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path, caps
                 **common,
             )
         assert stop.value.code == 1 and not (tmp_path / "x").exists()
-    assert "model_final.pt" in capsys.readouterr().err
+        assert "model_final.pt" in capsys.readouterr().err, configs
 
 
 def test_volume_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path):

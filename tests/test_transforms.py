@@ -149,6 +149,11 @@ def test_mask_outside_liver_keeps_the_liver_and_a_rim_in_mm_on_anisotropic_voxel
     image = MetaTensor(torch.rand(1, 30, 30, 12) + 0.5, affine=affine)
     out = MaskOutsideLiverd("image", margin_mm=4)({"image": image, "label": MetaTensor(label, affine=affine)})
     kept = out["image"][0] > 0
+    from scipy import ndimage
+
+    whole = ndimage.distance_transform_edt(label[0].numpy() == 0, sampling=(1.0, 1.0, 4.0)) <= 4
+    assert np.array_equal(kept.numpy(), whole)  # the distance in the liver's box is the distance everywhere
+    assert torch.equal(out["image"].affine, image.affine)  # the grid is untouched: the CAMs invert as before
     assert torch.equal(out["image"][0][kept], image[0][kept])  # what is kept is untouched
     assert bool(kept[10:20, 10:20, 5:7].all())
     assert bool(kept[6, 15, 6]) and not bool(kept[5, 15, 6])  # 4 mm rim in-plane: 4 voxels of 1 mm, not 5
@@ -160,8 +165,11 @@ def test_mask_outside_liver_blanks_a_slice_range_without_liver_and_needs_its_mas
     from liver3d.errors import InputError
 
     image = MetaTensor(torch.ones(1, 8, 8, 8), meta={"filename_or_obj": "/data/ct.nii.gz"})
-    out = MaskOutsideLiverd("image", fill=-1.0)({"image": image, "label": torch.zeros(1, 8, 8, 8)})
+    with pytest.warns(UserWarning, match="no liver voxels in the mask"):
+        out = MaskOutsideLiverd("image", fill=-1.0)({"image": image, "label": torch.zeros(1, 8, 8, 8)})
     assert bool((out["image"] == -1).all())
+    with pytest.raises(InputError, match=r"^/data/ct.nii.gz: liver mask has 3 channels"):
+        MaskOutsideLiverd("image")({"image": image, "label": torch.zeros(3, 8, 8, 8)})
     with pytest.raises(InputError, match=r"^/data/ct.nii.gz: no liver mask under 'label'"):
         MaskOutsideLiverd("image")({"image": image})
     with pytest.raises(InputError, match=r"^/data/ct.nii.gz: image grid \(8, 8, 8\) differs"):

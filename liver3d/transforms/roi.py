@@ -108,8 +108,9 @@ class MaskOutsideLiverd(MapTransform):
 
     A classifier that sees only the liver and a rim around it cannot find its evidence for "tumor slice"
     in bowel, kidney or spine; the lesions are what is left. Intensity only: the grid is unchanged, so
-    nothing needs inverting. Put it after windowing with ``fill`` the window's floor (0). A mask without
-    liver masks everything: there is no liver to look at.
+    nothing needs inverting. Put it after windowing with ``fill`` the window's floor (0). The mask is a
+    one-channel label map. A mask without liver blanks everything, with a warning: there is no liver to
+    look at.
 
     Example (after ``LiverROICropd`` and ``WindowHUd``)::
 
@@ -131,16 +132,29 @@ class MaskOutsideLiverd(MapTransform):
         self.margin_mm = float(margin_mm)
         self.fill = float(fill)
 
-    def region(self, source: torch.Tensor) -> np.ndarray:
-        """The kept voxels (channel-first boolean array): within ``margin_mm`` of a liver voxel."""
-        liver = np.isin(np.asarray(source), self.labels)
-        if not liver.any() or self.margin_mm <= 0:
-            return liver
-        spacing = voxel_spacing(source)
-        kept = [
-            ndimage.distance_transform_edt(~channel, sampling=spacing) <= self.margin_mm for channel in liver
-        ]
-        return np.stack(kept)
+    def region(self, source: torch.Tensor, spacing: Sequence[float]) -> np.ndarray:
+        """The kept voxels (a (1, X, Y, Z) boolean array): within ``margin_mm`` of a liver voxel of the
+        one-channel label map ``source``. The distance is computed only in the liver's box widened by the
+        margin: a whole CT at full resolution stays cheap."""
+        liver = np.isin(torch.as_tensor(source).detach().cpu().numpy()[0], self.labels)
+        keep = np.zeros((1, *liver.shape), dtype=bool)
+        if not liver.any():
+            warnings.warn(
+                "mask outside the liver: no liver voxels in the mask; the whole image is blanked",
+                stacklevel=2,
+            )
+            return keep
+        if self.margin_mm <= 0:
+            keep[0] = liver
+            return keep
+        pad = margin_voxels(self.margin_mm, spacing)
+        found = np.argwhere(liver)
+        box = tuple(
+            slice(max(lo - p, 0), min(hi + p + 1, n))
+            for lo, hi, p, n in zip(found.min(0), found.max(0), pad, liver.shape)
+        )
+        keep[(0, *box)] = ndimage.distance_transform_edt(~liver[box], sampling=spacing) <= self.margin_mm
+        return keep
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         if self.source_key not in data:
@@ -148,14 +162,24 @@ class MaskOutsideLiverd(MapTransform):
             path = getattr(image, "meta", {}).get("filename_or_obj", "input")
             raise InputError(path, f"no liver mask under {self.source_key!r} to mask outside the liver")
         d = dict(data)
-        keep = self.region(d[self.source_key])
+        source = d[self.source_key]
+        if source.shape[0] != 1:
+            image = d.get(self.first_key(d), source)
+            path = getattr(image, "meta", {}).get("filename_or_obj", self.source_key)
+            raise InputError(
+                path, f"liver mask has {source.shape[0]} channels; a one-channel label map is needed"
+            )
+        # A label without geometry takes the image's spacing (a plain tensor would read as 1 mm voxels).
+        geometry = source if hasattr(source, "affine") else d.get(self.first_key(d), source)
         for key in self.key_iterator(d):
-            if tuple(d[key].shape[1:]) != keep.shape[1:]:
+            if tuple(d[key].shape[1:]) != tuple(source.shape[1:]):
                 path = getattr(d[key], "meta", {}).get("filename_or_obj", key)
                 raise InputError(
                     path,
-                    f"image grid {tuple(d[key].shape[1:])} differs from its liver mask's {keep.shape[1:]}",
+                    f"image grid {tuple(d[key].shape[1:])} differs from its liver mask's {tuple(source.shape[1:])}",
                 )
-            kept = torch.as_tensor(keep[:1], device=d[key].device)
+        keep = self.region(source, voxel_spacing(geometry))
+        for key in self.key_iterator(d):
+            kept = torch.as_tensor(keep, device=d[key].device)
             d[key] = torch.where(kept, d[key], torch.as_tensor(self.fill, dtype=d[key].dtype))
         return d
