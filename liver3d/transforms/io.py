@@ -60,9 +60,10 @@ class LoadVolumed(LoadImaged):
             raise VolumeError(where, f"cannot load ({str(err).splitlines()[0][:200]})") from err
 
 
-def _source(x) -> str:
+def source_name(x, fallback: str = "<in-memory volume>") -> str:
+    """The file a loaded volume came from (its ``filename_or_obj``), for error lines; ``fallback`` without one."""
     meta = getattr(x, "meta", {}) or {}
-    return str(meta.get("filename_or_obj", "<in-memory volume>"))
+    return str(meta.get("filename_or_obj", fallback))
 
 
 class ValidateCTd(MapTransform):
@@ -90,12 +91,12 @@ class ValidateCTd(MapTransform):
     def _check_volume(self, x: torch.Tensor, role: str) -> None:
         if x.ndim != 4:
             raise VolumeError(
-                _source(x),
+                source_name(x),
                 f"{role} has shape {tuple(x.shape)}: expected (1, X, Y, Z) after EnsureChannelFirstd",
             )
         if x.shape[0] != 1:
             raise VolumeError(
-                _source(x), f"4D {role}: {x.shape[0]} volumes in one file; expected one 3D volume"
+                source_name(x), f"4D {role}: {x.shape[0]} volumes in one file; expected one 3D volume"
             )
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
@@ -104,15 +105,15 @@ class ValidateCTd(MapTransform):
         self._check_volume(image, "image")
         if torch.is_floating_point(image) and not bool(torch.isfinite(image).all()):
             n = int((~torch.isfinite(image)).sum())
-            raise VolumeError(_source(image), f"{n} NaN or infinite voxels in the image")
+            raise VolumeError(source_name(image), f"{n} NaN or infinite voxels in the image")
         if not self.label_key or self.label_key not in d:
             return d
         label = d[self.label_key]
         self._check_volume(label, "label")
         if label.shape[1:] != image.shape[1:]:
             raise VolumeError(
-                _source(label),
-                f"label shape {tuple(label.shape[1:])} does not match image shape {tuple(image.shape[1:])} ({_source(image)})",
+                source_name(label),
+                f"label shape {tuple(label.shape[1:])} does not match image shape {tuple(image.shape[1:])} ({source_name(image)})",
             )
         ia, la = getattr(image, "affine", None), getattr(label, "affine", None)
         if (
@@ -130,17 +131,17 @@ class ValidateCTd(MapTransform):
                 .max()
             )
             raise VolumeError(
-                _source(label),
-                f"label geometry differs from the image's (affine off by up to {diff:.3g} mm) ({_source(image)})",
+                source_name(label),
+                f"label geometry differs from the image's (affine off by up to {diff:.3g} mm) ({source_name(image)})",
             )
         values = torch.unique(label.as_subclass(torch.Tensor) if hasattr(label, "as_subclass") else label)
         if torch.is_floating_point(values) and not bool((values == values.round()).all()):
-            raise VolumeError(_source(label), "label map holds non-integer values (a probability map?)")
+            raise VolumeError(source_name(label), "label map holds non-integer values (a probability map?)")
         unexpected = sorted(set(int(v) for v in values.tolist()) - set(self.allowed))
         if unexpected:
             raise VolumeError(
-                _source(label), f"label values {unexpected} outside the label table {list(self.allowed)}"
+                source_name(label), f"label values {unexpected} outside the label table {list(self.allowed)}"
             )
         if not self.allow_empty_label and int(values.max()) == 0:
-            raise VolumeError(_source(label), "label map is empty (background only, no liver)")
+            raise VolumeError(source_name(label), "label map is empty (background only, no liver)")
         return d

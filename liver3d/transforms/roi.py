@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from liver3d.errors import InputError
 from liver3d.geometry import margin_voxels, voxel_spacing
+from liver3d.transforms.io import source_name
 
 
 class LabelSelector:
@@ -84,8 +85,7 @@ class LiverROICropd(CropForegroundd):
         # raced when CacheDataset fills its cache in threads (a case cropped with another's margin, so two
         # same-seed trainings differed).
         if self.source_key not in data:
-            image = data.get(self.first_key(data), "input")
-            path = getattr(image, "meta", {}).get("filename_or_obj", "input")
+            path = source_name(data.get(self.first_key(data)), "input")
             raise InputError(path, f"no liver mask under {self.source_key!r} for the liver-ROI crop")
         cropper = copy.copy(self.cropper)
         cropper.margin = margin_voxels(self.margin_mm, voxel_spacing(data[self.source_key]))
@@ -158,24 +158,21 @@ class MaskOutsideLiverd(MapTransform):
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         if self.source_key not in data:
-            image = data.get(self.first_key(data), "input")
-            path = getattr(image, "meta", {}).get("filename_or_obj", "input")
+            path = source_name(data.get(self.first_key(data)), "input")
             raise InputError(path, f"no liver mask under {self.source_key!r} to mask outside the liver")
         d = dict(data)
         source = d[self.source_key]
         if source.shape[0] != 1:
-            image = d.get(self.first_key(d), source)
-            path = getattr(image, "meta", {}).get("filename_or_obj", self.source_key)
             raise InputError(
-                path, f"liver mask has {source.shape[0]} channels; a one-channel label map is needed"
+                source_name(d.get(self.first_key(d)), self.source_key),
+                f"liver mask has {source.shape[0]} channels; a one-channel label map is needed",
             )
         # A label without geometry takes the image's spacing (a plain tensor would read as 1 mm voxels).
         geometry = source if hasattr(source, "affine") else d.get(self.first_key(d), source)
         for key in self.key_iterator(d):
             if tuple(d[key].shape[1:]) != tuple(source.shape[1:]):
-                path = getattr(d[key], "meta", {}).get("filename_or_obj", key)
                 raise InputError(
-                    path,
+                    source_name(d[key], str(key)),
                     f"image grid {tuple(d[key].shape[1:])} differs from its liver mask's {tuple(source.shape[1:])}",
                 )
         keep = self.region(source, voxel_spacing(geometry))
