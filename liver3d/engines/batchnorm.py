@@ -53,7 +53,9 @@ def recompute_batchnorm_statistics(
             m.momentum = momentum
         network.train(was_training)
     if used == 0:
-        raise ValueError("no batches to measure the batch-norm statistics on: the training data loader is empty")
+        raise ValueError(
+            "no batches to measure the batch-norm statistics on: the training data loader is empty"
+        )
     return used
 
 
