@@ -51,15 +51,20 @@ class ClassifierInput(NamedTuple):
     overrides: dict
 
 
-# The bundle docs compare them ("Does the classifier look at the lesions?").
-CLS_INPUTS = {
-    "masked-liver": ClassifierInput(
-        "the liver alone: its ROI with everything 5 mm beyond it blanked",
-        {"liver_roi": True, "mask_outside_liver": True},
-    ),
-    "liver-roi": ClassifierInput("the liver ROI", {"liver_roi": True, "mask_outside_liver": False}),
-    "whole-slices": ClassifierInput("whole slices", {"liver_roi": False, "mask_outside_liver": False}),
-}
+def classifier_inputs() -> dict[str, ClassifierInput]:
+    """The slice bundle's named inputs (``configs/classifier_inputs.json``), descriptions filled in with
+    ``train.json``'s values."""
+    configs = BUNDLES / "liver_slice_cls" / "configs"
+    train = json.loads((configs / "train.json").read_text(encoding="utf-8"))
+    named = json.loads((configs / "classifier_inputs.json").read_text(encoding="utf-8"))
+    return {
+        name: ClassifierInput(spec["description"].format(**train), spec["overrides"])
+        for name, spec in named.items()
+        if not name.startswith("_")
+    }
+
+
+CLS_INPUTS = classifier_inputs()
 # Step 9: each 2D study on generated images, its own config scaled down for 2 CPU cores (ResNet-18 instead of
 # ResNet-50, 128 px), trained from scratch: learning rate 1e-3, and enough epochs (a from-scratch ResNet sits at
 # chance for about ten epochs on these sets before it learns), so early stopping waits 15 validations.
@@ -208,9 +213,9 @@ def run_demo(argv: list[str] | None = None) -> int:
         "--cls-input",
         choices=CLS_INPUTS,
         default="whole-slices",
-        help="what the slice classifier sees: whole slices, the liver ROI, or the liver alone (its ROI, "
-        "everything 5 mm beyond the liver blanked); the last two learn from phantoms and their lesion-free "
-        "twins and need a liver mask at inference",
+        help="what the slice classifier sees: "
+        + "; ".join(f"{name}: {seen.description}" for name, seen in CLS_INPUTS.items())
+        + " (the liver ones learn from phantoms and their lesion-free twins and need a liver mask at inference)",
     )
     parser.add_argument(
         "--cls-cases",

@@ -23,7 +23,6 @@ import numpy as np
 from monai.bundle import run
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
 
-from liver3d.demo import CLS_INPUTS
 from liver3d.evaluation.metrics import score_structure
 from liver3d.io.nifti import save_nifti
 from liver3d.io.readers import read_header
@@ -32,6 +31,8 @@ from liver3d.labels import load_label_table
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "bundles" / "liver_tumor_seg" / "configs"
 SLICE_CONFIGS = ROOT / "bundles" / "liver_slice_cls" / "configs"
+# What the slice classifier sees, by --cls-input name: the bundle's overrides for each (its docs compare them).
+CLASSIFIER_INPUTS = json.loads((SLICE_CONFIGS / "classifier_inputs.json").read_text(encoding="utf-8"))
 REAL = ROOT.parent / "shared" / "data" / "real_ct"
 CASES = [("example_ct_sm.nii.gz", "example_seg.nii.gz"), ("dicom_ct", "example_seg_dicom.nii.gz")]
 TOTALSEG_LIVER = 5
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--cls-input",
-        choices=CLS_INPUTS,
+        choices=[name for name in CLASSIFIER_INPUTS if not name.startswith("_")],
         default="whole-slices",
         help="what the slice classifier was trained to see (as the demo's --cls-input; the liver ones are "
         "given TotalSegmentator's liver)",
@@ -102,7 +103,7 @@ def slice_classifier_check(
             "bundle_root": str(bundle_root),
             "image_size": image_size,
             "context": context,
-            **CLS_INPUTS[cls_input].overrides,
+            **CLASSIFIER_INPUTS[cls_input]["overrides"],
             "eval_data": cases,
         }
         report_dir, cam_dir = Path(tmp) / "report", Path(tmp) / "cam"
