@@ -202,6 +202,13 @@ def test_inference_keeps_the_input_geometry_and_writes_slicer_segments(trained):
         assert prob.shape == (*a.GetSize(), 3)
         assert np.allclose(np.asarray(prob.dataobj).sum(-1), 1.0, atol=1e-3)
     assert not list(out.glob(".*"))  # no temporary files left
+    # write_probabilities alone (evaluate.json's name for writing them) is enough to get the files.
+    written = trained / "infer_write"
+    _run(("inference.json",), bundle_root=str(trained / "bundle"), input=str(trained / "test"),
+         output_dir=str(written), save_slicer=False, write_probabilities=True)  # fmt: skip
+    assert sorted(p.name for p in written.glob("*_prob.nii.gz")) == sorted(
+        p.name for p in out.glob("*_prob.nii.gz")
+    )
     # Asking for the probabilities does not change the label map.
     plain = trained / "infer_plain"
     _run(("inference.json",), bundle_root=str(trained / "bundle"), input=str(trained / "test"),
