@@ -23,6 +23,7 @@ Every bundle step is the same ``python -m monai.bundle run ...`` command a user 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import subprocess
@@ -35,7 +36,7 @@ from liver3d.check import run_check
 from liver3d.data.datalist import load_datalist
 from liver3d.data.splits import patients, split_by_patient
 from liver3d.floors import DemoResults
-from liver3d.paths import REPO_ROOT
+from liver3d.paths import REPO_ROOT, bundle_dir
 from liver3d.phantoms.dataset import write_phantom_dataset
 from liver3d.repeatability import machine
 from liver3d.split import write_split
@@ -51,10 +52,11 @@ class ClassifierInput(NamedTuple):
     overrides: dict
 
 
+@functools.cache
 def classifier_inputs() -> dict[str, ClassifierInput]:
     """The slice bundle's named inputs (``configs/classifier_inputs.json``), descriptions filled in with
     ``train.json``'s values."""
-    configs = BUNDLES / "liver_slice_cls" / "configs"
+    configs = bundle_dir("liver_slice_cls") / "configs"
     train = json.loads((configs / "train.json").read_text(encoding="utf-8"))
     named = json.loads((configs / "classifier_inputs.json").read_text(encoding="utf-8"))
     return {
@@ -64,7 +66,6 @@ def classifier_inputs() -> dict[str, ClassifierInput]:
     }
 
 
-CLS_INPUTS = classifier_inputs()
 # Step 9: each 2D study on generated images, its own config scaled down for 2 CPU cores (ResNet-18 instead of
 # ResNet-50, 128 px), trained from scratch: learning rate 1e-3, and enough epochs (a from-scratch ResNet sits at
 # chance for about ten epochs on these sets before it learns), so early stopping waits 15 validations.
@@ -211,10 +212,10 @@ def run_demo(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--cls-input",
-        choices=CLS_INPUTS,
+        choices=classifier_inputs(),
         default="whole-slices",
         help="what the slice classifier sees: "
-        + "; ".join(f"{name}: {seen.description}" for name, seen in CLS_INPUTS.items())
+        + "; ".join(f"{name}: {seen.description}" for name, seen in classifier_inputs().items())
         + " (the liver ones learn from phantoms and their lesion-free twins and need a liver mask at inference)",
     )
     parser.add_argument(
@@ -351,7 +352,7 @@ def slice_classifier(out: Path, test_dir: Path, results: DemoResults, args) -> N
     """Steps 6-7: the liver_slice_cls bundle on the same phantoms (same patient-level split rule)."""
     work = out / "liver_slice_cls"
     epochs, seed = args.cls_epochs, args.seed
-    seen = CLS_INPUTS[args.cls_input]
+    seen = classifier_inputs()[args.cls_input]
     common = {
         "bundle_root": work,
         "image_size": args.cls_image_size,
