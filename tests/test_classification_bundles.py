@@ -61,28 +61,6 @@ def test_volume_bundle_configs_parse(names):
     assert parser.get_parsed_content("cam_layer") in dict(net.named_modules())
 
 
-def test_slice_bundle_weight_averaging_is_saved_resumed_and_becomes_the_final_model(phantom_dir, tmp_path):
-    root = tmp_path / "slice_swa"
-    common = {"bundle_root": str(root), "dataset_dir": str(phantom_dir), "val_fraction": 0.5, **SLICE_TINY}
-    _run(SLICE, ("train.json",), max_epochs=2, swa_start_epoch=1, **common)
-    models = root / "models"
-    checkpoint = torch.load(models / "checkpoint_epoch=2.pt", weights_only=True)
-    assert int(checkpoint["weight_averaging"]["n_averaged"]) == 2
-    # Resumed for a third epoch, the average goes on from the checkpoint (3 epochs, not 1).
-    _run(SLICE, ("train.json",), max_epochs=3, swa_start_epoch=1, **common)
-    checkpoint = torch.load(models / "checkpoint_epoch=3.pt", weights_only=True)
-    assert int(checkpoint["weight_averaging"]["n_averaged"]) == 3
-    final = torch.load(models / "model_final.pt", weights_only=True)
-    averaged = {
-        k.removeprefix("module."): v for k, v in checkpoint["weight_averaging"].items() if k != "n_averaged"
-    }
-    weights = [k for k in final if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
-    assert all(torch.equal(final[k], averaged[k]) for k in weights)
-    assert not all(
-        torch.equal(final[k], checkpoint["model"][k]) for k in weights
-    )  # not the last epoch's network
-
-
 def test_slice_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path, capsys):
     root = tmp_path / "slice_cls"
     common = {"bundle_root": str(root), "dataset_dir": str(phantom_dir), "val_fraction": 0.5, **SLICE_TINY}

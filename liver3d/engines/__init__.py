@@ -1,7 +1,6 @@
 """Glue for MONAI's Ignite engines: handlers and checkpoint helpers named by bundle configs, and the map engine
 (:mod:`liver3d.engines.maps`) that CAMs, attributions and error maps run under."""
 
-from liver3d.engines.averaging import WeightAveraging, recompute_batchnorm_statistics
 from liver3d.engines.checkpoints import latest_checkpoint, load_model_weights
 from liver3d.engines.classification import ClassificationReport, ConfusionMetric, classification_metrics
 from liver3d.engines.handlers import LesionMetrics, TrainingCurves, VolumeMetrics, WallClockBudget
@@ -27,9 +26,7 @@ __all__ = [
     "LesionMetrics",
     "VolumeMetrics",
     "WallClockBudget",
-    "WeightAveraging",
     "classification_metrics",
     "latest_checkpoint",
-    "recompute_batchnorm_statistics",
     "load_model_weights",
 ]
