@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import nibabel as nib
@@ -83,9 +82,12 @@ def test_a_folder_with_a_scout_references_only_the_series_it_segments(series, tm
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     scout = save_nifti(np.full((40, 40, 2), 500, np.int16), np.eye(4), tmp_path / "scout.nii.gz")
-    written = write_dicom_series(scout, tmp_path / "scout", series_description="scout")
-    time.sleep(0.01)  # the series UIDs grow with the clock, and ITK lists series by name: the scout first
-    written += write_dicom_series(root / "ct.nii.gz", tmp_path / "ct")
+    # One study; ITK lists series by name (their UIDs), so with these the scout is listed first.
+    study = "1.2.826.0.1.3680043.8.498.20"
+    written = write_dicom_series(scout, tmp_path / "scout", "scout", study_uid=study, series_uid=study + ".1")
+    written += write_dicom_series(
+        root / "ct.nii.gz", tmp_path / "ct", study_uid=study, series_uid=study + ".2"
+    )
     for f in written:
         f.rename(mixed / f"{f.parent.name}_{f.name}")
     assert series_in_folder(mixed)[0].description == "scout"  # what reading the first series would take

@@ -18,19 +18,26 @@ from liver3d.transforms import LoadVolumed
 AFFINE = np.diag([1.5, 1.5, 3.0, 1.0])
 
 
-def _series(root: Path, name: str, array: np.ndarray, description: str) -> list[Path]:
+STUDY = "1.2.826.0.1.3680043.8.498.10"
+
+
+def _series(
+    root: Path, name: str, array: np.ndarray, description: str, series_uid: str | None = None
+) -> list[Path]:
     ct = save_nifti(array.astype(np.int16), AFFINE, root / f"{name}.nii.gz")
-    return write_dicom_series(ct, root / name, series_description=description)
+    return write_dicom_series(
+        ct, root / name, series_description=description, study_uid=STUDY, series_uid=series_uid
+    )
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
-    """One folder: a 2-slice scout, then the 9-slice axial CT; write_dicom_series's UIDs grow with the clock and
-    ITK lists series by name, so the scout is listed first (the first test checks that it is)."""
+    """One study folder: a 2-slice scout, then the 9-slice axial CT; ITK lists series by name (their UIDs), so
+    with these UIDs the scout is listed first (the first test checks that it is)."""
     root = tmp_path_factory.mktemp("study")
-    scout = _series(root, "scout", np.full((12, 10, 2), 500), "scout")
+    scout = _series(root, "scout", np.full((12, 10, 2), 500), "scout", series_uid=STUDY + ".1")
     axial = np.arange(12 * 10 * 9).reshape(12, 10, 9) % 200 - 50
-    ct = _series(root, "axial", axial, "abdomen 3 mm")
+    ct = _series(root, "axial", axial, "abdomen 3 mm", series_uid=STUDY + ".2")
     folder = root / "export"
     folder.mkdir()
     for prefix, files in (("a", scout), ("b", ct)):
@@ -149,3 +156,21 @@ def test_slices_at_one_position_and_rounded_positions(tmp_path):
     assert "two slices at one position" in slice_spacing_problem(doubled)
     phases = series_at("phases", [0.0, 0.0, 3.0, 3.0, 6.0, 6.0])
     assert "share their position" in slice_spacing_problem(phases)
+
+
+def test_series_written_back_to_back_get_their_own_valid_uids(tmp_path):
+    import pydicom
+
+    first = _series(tmp_path, "a", np.zeros((12, 10, 3)), "a")
+    second = _series(tmp_path, "b", np.zeros((12, 10, 3)), "b")
+    headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in first + second]
+    assert headers[0].SeriesInstanceUID != headers[3].SeriesInstanceUID
+    assert len({h.SeriesInstanceUID for h in headers[:3]}) == 1 and {h.StudyInstanceUID for h in headers} == {
+        STUDY
+    }
+    instances = {h.SOPInstanceUID for h in headers}
+    frames = {h.FrameOfReferenceUID for h in headers}
+    assert len(instances) == 6 and len(frames) == 2
+    for uid in instances | frames | {headers[0].SeriesInstanceUID}:
+        assert len(uid) <= 64 and re.fullmatch(r"[0-9]+(\.[0-9]+)*", uid), uid
+    assert len(series_in_folder(tmp_path / "a")) == 1

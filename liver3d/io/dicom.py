@@ -2,7 +2,9 @@
 
 The series keeps the volume's geometry: every slice carries its Image Position (Patient), the shared Image
 Orientation (Patient), pixel spacing and slice thickness, so a DICOM reader (ITK, 3D Slicer, the viewer's
-zipped-series upload) rebuilds the same voxel grid in world millimetres. Values are stored as int16 HU.
+zipped-series upload) rebuilds the same voxel grid in world millimetres. Values are stored as int16 HU. Every
+UID is new and unique (:func:`pydicom.uid.generate_uid`) unless the caller gives the study's or the series' own,
+for example to put a scout and a CT in one study.
 """
 
 from __future__ import annotations
@@ -11,17 +13,23 @@ import time
 from pathlib import Path
 
 import SimpleITK as sitk
+from pydicom.uid import generate_uid
 
 
 def write_dicom_series(
-    volume: str | Path, folder: str | Path, series_description: str = "liver3d"
+    volume: str | Path,
+    folder: str | Path,
+    series_description: str = "liver3d",
+    study_uid: str | None = None,
+    series_uid: str | None = None,
 ) -> list[Path]:
-    """Write the NIfTI ``volume`` as ``folder/slice_0000.dcm`` ...; returns the files in slice order."""
+    """Write the NIfTI ``volume`` as ``folder/slice_0000.dcm`` ...; returns the files in slice order.
+
+    ``study_uid`` / ``series_uid``: the Study and Series Instance UIDs (new ones when not given)."""
     image = sitk.Cast(sitk.ReadImage(str(volume)), sitk.sitkInt16)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d"), time.strftime("%H%M%S")
-    uid = f"1.2.826.0.1.3680043.2.1125.{int(time.time() * 1e3)}"
     direction = image.GetDirection()
     orientation = "\\".join(f"{v:.6f}" for v in (*direction[0:7:3], *direction[1:8:3]))
     writer = sitk.ImageFileWriter()
@@ -33,9 +41,9 @@ def write_dicom_series(
         "0008|103e": series_description,
         "0010|0010": "liver3d^phantom",
         "0010|0020": Path(str(volume)).name.split(".")[0],
-        "0020|000d": uid + ".1",
-        "0020|000e": uid + ".2",
-        "0020|0052": uid + ".3",  # frame of reference: every slice shares the patient coordinate system
+        "0020|000d": study_uid or generate_uid(),
+        "0020|000e": series_uid or generate_uid(),
+        "0020|0052": generate_uid(),  # frame of reference: every slice shares the patient coordinate system
         "0020|0037": orientation,
         "0028|1052": "0",  # rescale intercept: stored values are HU
         "0028|1053": "1",
@@ -49,7 +57,7 @@ def write_dicom_series(
         position = image.TransformIndexToPhysicalPoint((0, 0, z))
         piece.SetMetaData("0020|0032", "\\".join(f"{v:.6f}" for v in position))
         piece.SetMetaData("0020|0013", str(z + 1))
-        piece.SetMetaData("0008|0018", f"{uid}.3.{z + 1}")
+        piece.SetMetaData("0008|0018", generate_uid())
         path = folder / f"slice_{z:04d}.dcm"
         writer.SetFileName(str(path))
         writer.Execute(piece)
