@@ -34,6 +34,31 @@ def margin_voxels(margin_mm: float | Sequence[float], spacing: Sequence[float]) 
     return [int(math.ceil(float(m) / s - 1e-6)) for m, s in zip(margins, spacing)]
 
 
+def mask_bounding_box(mask, margin_vox: Sequence[int] | None = None) -> tuple[slice, ...] | None:
+    """The bounding box (one slice per spatial axis) of a boolean ``mask`` (a numpy array or a tensor, on any
+    device), widened by ``margin_vox`` voxels per axis and clipped to the mask's shape; None when it is empty."""
+    ndim = mask.ndim
+    margin = list(margin_vox) if margin_vox is not None else [0] * ndim
+    box = []
+    for dim in range(ndim):
+        other = tuple(d for d in range(ndim) if d != dim)
+        along = (
+            mask.any(dim=other).cpu().numpy()
+            if isinstance(mask, torch.Tensor)
+            else np.asarray(mask).any(axis=other)
+        )
+        present = np.flatnonzero(along)
+        if present.size == 0:
+            return None
+        box.append(
+            slice(
+                max(int(present[0]) - margin[dim], 0),
+                min(int(present[-1]) + 1 + margin[dim], mask.shape[dim]),
+            )
+        )
+    return tuple(box)
+
+
 def same_world_grid(
     affine_a: np.ndarray,
     shape_a: Sequence[int],

@@ -121,3 +121,16 @@ def test_cascade_puts_stage2_only_inside_the_stage1_liver_box():
 
 def test_liver_box_is_none_without_liver():
     assert liver_box(torch.zeros(4, 4, 4, dtype=torch.bool), [1, 1, 1]) is None
+
+
+def test_one_bounding_box_for_arrays_and_tensors_widened_and_clipped():
+    from liver3d.geometry import mask_bounding_box
+
+    mask = np.zeros((6, 7, 8), dtype=bool)
+    mask[1, 3:5, 6] = True
+    expected = (slice(0, 4), slice(1, 7), slice(4, 8))  # 2 voxels wider, clipped at 0 and at the shape
+    assert (
+        mask_bounding_box(mask, [2, 2, 2]) == expected == mask_bounding_box(torch.as_tensor(mask), [2, 2, 2])
+    )
+    assert mask_bounding_box(mask) == (slice(1, 2), slice(3, 5), slice(6, 7))
+    assert mask_bounding_box(np.zeros((3, 3, 3), dtype=bool)) is None

@@ -30,23 +30,14 @@ from monai.inferers import Inferer, sliding_window_inference
 from monai.transforms import KeepLargestConnectedComponent
 from monai.utils import convert_to_dst_type
 
-from liver3d.geometry import margin_voxels, voxel_spacing
+from liver3d.geometry import margin_voxels, mask_bounding_box, voxel_spacing
 from liver3d.inference.mirroring import MirroredPredictor
 from liver3d.labels import load_label_table
 
 
 def liver_box(mask: torch.Tensor, margin_vox: Sequence[int]) -> tuple[slice, slice, slice] | None:
     """Bounding box (spatial slices) of a (X, Y, Z) boolean mask widened by ``margin_vox``; None when empty."""
-    if not bool(mask.any()):
-        return None
-    slices = []
-    for dim in range(3):
-        other = tuple(d for d in range(3) if d != dim)
-        present = torch.nonzero(mask.any(dim=other)).flatten()
-        lo = max(int(present[0]) - margin_vox[dim], 0)
-        hi = min(int(present[-1]) + 1 + margin_vox[dim], mask.shape[dim])
-        slices.append(slice(lo, hi))
-    return tuple(slices)  # type: ignore[return-value]
+    return mask_bounding_box(mask, margin_vox)  # type: ignore[return-value]
 
 
 BLEND_SCOPES = ("classes", "foreground")

@@ -15,6 +15,8 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform, Transform
 
+from liver3d.geometry import mask_bounding_box
+
 
 def _plain(tensor: torch.Tensor) -> torch.Tensor:
     """The tensor without MONAI's metadata (indexing a plain tensor is faster and keeps no trace)."""
@@ -174,10 +176,7 @@ class FillLiverHoles(Transform):
             return labels
         # Only the foreground's box (one voxel wider, where the volume allows) can hold a hole: outside it all
         # is background reaching the border. 0.2 s instead of 3.9 s on a 512x512x300 CT.
-        box = tuple(
-            slice(max(int(idx.min()) - 1, 0), int(idx.max()) + 2)
-            for idx in (np.flatnonzero(foreground.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1)))
-        )
+        box = mask_bounding_box(foreground, [1, 1, 1])
         inside = foreground[box]
         holes = binary_fill_holes(inside) & ~inside
         if not holes.any():

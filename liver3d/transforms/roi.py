@@ -18,7 +18,7 @@ from monai.transforms import CropForegroundd, MapTransform
 from scipy import ndimage
 
 from liver3d.errors import InputError
-from liver3d.geometry import margin_voxels, voxel_spacing
+from liver3d.geometry import margin_voxels, mask_bounding_box, voxel_spacing
 from liver3d.transforms.io import source_name
 
 
@@ -147,12 +147,7 @@ class MaskOutsideLiverd(MapTransform):
         if self.margin_mm <= 0:
             keep[0] = liver
             return keep
-        pad = margin_voxels(self.margin_mm, spacing)
-        found = np.argwhere(liver)
-        box = tuple(
-            slice(max(lo - p, 0), min(hi + p + 1, n))
-            for lo, hi, p, n in zip(found.min(0), found.max(0), pad, liver.shape)
-        )
+        box = mask_bounding_box(liver, margin_voxels(self.margin_mm, spacing))
         keep[(0, *box)] = ndimage.distance_transform_edt(~liver[box], sampling=spacing) <= self.margin_mm
         return keep
 
