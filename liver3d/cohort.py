@@ -2,7 +2,9 @@
 would segment it, and one table for the cohort.
 
 A folder is a cohort when it holds no DICOM series itself but CTs one level down: NIfTI files, zips, and
-sub-folders that each hold a DICOM series. Every case's outputs go into OUTDIR as a single run writes them
+sub-folders that each hold a DICOM series, directly or in one folder deeper down (a patient's export,
+``<patient>/<study>/<series>/``, is the CT named ``<patient>``; one whose export holds several series folders is
+an error row that names them). Every case's outputs go into OUTDIR as a single run writes them
 (``<case>_seg.nii.gz``, ``<case>_report/``, ``<case>_result.json``...), and ``cohort.csv`` holds one row per
 case: its input, ``ok`` or ``error``, liver and tumor volume (mL), lesion count, warning codes, the error and the
 seconds it took. A case that fails (a truncated file, a series with a missing slice) is one row and one ``ERROR``
@@ -23,7 +25,13 @@ from liver3d.data.datalist import input_case_name
 from liver3d.errors import InputError
 from liver3d.io.archive import is_zip
 from liver3d.io.atomic import atomic_path
-from liver3d.io.dicom_series import DicomSeries, largest_series, study_of
+from liver3d.io.dicom_series import (
+    DicomFolderError,
+    DicomSeries,
+    largest_series,
+    series_folder_below,
+    study_of,
+)
 from liver3d.io.readers import is_nifti
 from liver3d.networks.weights import WeightsError
 
@@ -54,8 +62,9 @@ COLUMNS = tuple(f.name for f in fields(CohortRow))
 
 
 def cohort_inputs(folder: str | Path) -> CohortEntries:
-    """The CTs of a cohort folder, sorted by name: NIfTI files, zips and DICOM series sub-folders directly in it
-    (hidden files left out). Empty for a folder that holds a DICOM series itself (that folder is one CT); an
+    """The CTs of a cohort folder, sorted by name: NIfTI files, zips and sub-folders holding a DICOM series,
+    directly or in one folder below (:func:`~liver3d.io.dicom_series.series_folder_below`; hidden files left
+    out). Empty for a folder that holds a DICOM series itself (that folder is one CT); an
     :class:`InputError` for a study (DICOM sub-folders that are series of one study: a scout and two phases are not
     three patients)."""
     folder = Path(folder)
@@ -65,17 +74,26 @@ def cohort_inputs(folder: str | Path) -> CohortEntries:
         entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     except OSError as err:
         raise InputError(folder, f"cannot list the folder ({err.strerror or err})") from err
-    inputs, skipped, series = [], [], {}
+    inputs, several, skipped, series = [], [], [], {}
     for path in entries:
+        if path.is_file():
+            (inputs if is_nifti(path) or is_zip(path) else skipped).append(path)
+            continue
         choice = largest_series(path) if path.is_dir() else None
+        if choice is None and path.is_dir():  # a patient's export: its one series folder below
+            try:
+                below = series_folder_below(path)
+            except DicomFolderError:  # several series folders: which one is the user's choice, its row says
+                several.append(path)
+                continue
+            choice = largest_series(below) if below is not None else None
         if choice is not None:
             series[path] = choice.series
-        if choice is not None or (path.is_file() and (is_nifti(path) or is_zip(path))):
-            inputs.append(path)
-        else:
-            skipped.append(path)
+        (inputs if choice is not None else skipped).append(path)
+    if not inputs:  # not a folder of CTs: one export whose series folders are the user's to choose among
+        return CohortEntries([], [])
     _refuse_one_study(folder, series)
-    return CohortEntries(inputs, skipped)
+    return CohortEntries(sorted(inputs + several), skipped)
 
 
 def _refuse_one_study(folder: Path, series: dict[Path, DicomSeries]) -> None:

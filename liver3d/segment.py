@@ -51,7 +51,7 @@ from liver3d.geometry import Volume
 from liver3d.inference.sanity import Caution, check_ct_intensities, check_segmentation
 from liver3d.io.archive import ArchiveError, is_zip, unpack_ct_zip
 from liver3d.io.atomic import write_json_atomic
-from liver3d.io.dicom_series import largest_series
+from liver3d.io.dicom_series import DicomFolderError, largest_series, series_folder_below
 from liver3d.io.readers import VolumeError, is_dicom_series, is_nifti, read_volume
 from liver3d.networks.ensemble import ensemble_members
 from liver3d.networks.weights import read_weights, sha256_of, stage_checkpoint
@@ -96,7 +96,8 @@ class SegmentResult:
 
 
 def resolve_input(source: str | Path, staging: Path) -> Path:
-    """The NIfTI file or DICOM series folder to segment; a zip is unpacked under ``staging``."""
+    """The NIfTI file or DICOM series folder to segment; a zip is unpacked under ``staging``; a folder without a
+    series of its own but with one folder of DICOM files below it (a patient's export) gives that folder."""
     path = Path(source)
     if not path.exists():
         raise SegmentInputError(path, "file not found")
@@ -107,6 +108,12 @@ def resolve_input(source: str | Path, staging: Path) -> Path:
             raise SegmentInputError(path, err.problem) from err
     if path.is_file() and is_nifti(path):
         return path
+    if path.is_dir() and largest_series(path) is None:  # a patient's export, <patient>/<study>/<series>/
+        try:
+            below = series_folder_below(path)
+        except DicomFolderError as err:
+            raise SegmentInputError(path, str(err)) from err
+        return below or path  # no DICOM below: reading the folder says so
     if path.is_dir() and is_dicom_series(path):
         return path
     raise SegmentInputError(
@@ -349,6 +356,7 @@ def segment(
         seconds["write"] = time.perf_counter() - clock  # result.json and the moves take milliseconds
         record = _result_record(
             source,
+            image if image != source and image.is_relative_to(source) else None,
             bundle_root,
             weights,
             fast,
@@ -423,7 +431,7 @@ def _bundle_settings(raw: Path) -> dict:
 
 
 def _result_record(
-    source, bundle_root, weights, fast, device, inference, outputs, cautions, report, seconds
+    source, series_folder, bundle_root, weights, fast, device, inference, outputs, cautions, report, seconds
 ) -> dict:
     meaning = {
         "label_map": "label map on the input's grid: 0 background, 1 liver, 2 tumor (uint8 NIfTI)",
@@ -439,6 +447,8 @@ def _result_record(
     return {
         "command": "liver3d segment",
         "input": str(source),
+        # a patient's export (<patient>/<study>/<series>/): the series folder below the input that was read
+        **({"series_folder": str(series_folder)} if series_folder is not None else {}),
         "bundle_root": str(bundle_root),
         "weights": weights,
         "settings": {"fast": fast, "device": device or "auto", "inference": inference},

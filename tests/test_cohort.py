@@ -128,3 +128,34 @@ def test_series_of_one_study_are_not_a_cohort(tmp_path):
     shutil.rmtree(study / "scout")
     _series(study / "other", "")  # a de-identified series (blank study): not taken for the same study
     assert [p.name for p in cohort_inputs(study).inputs] == ["other", "venous"]
+
+
+def test_a_patients_export_below_its_folder_is_one_ct(tmp_path):
+    from liver3d.segment import SegmentInputError, resolve_input
+
+    cohort = tmp_path / "cohort"
+    _series(cohort / "anna" / "study" / "ct", "1.2.3.1")  # <patient>/<study>/<series>/
+    _series(cohort / "ben" / "study" / "scout", "1.2.3.2")
+    _series(cohort / "ben" / "study" / "ct", "1.2.3.2")
+    _series(cohort / "cleo", "1.2.3.3")
+    (cohort / "dan" / "notes").mkdir(parents=True)
+    entries = cohort_inputs(cohort)
+    assert [p.name for p in entries.inputs] == ["anna", "ben", "cleo"]
+    assert [p.name for p in entries.skipped] == ["dan"]
+    assert resolve_input(cohort / "anna", tmp_path) == cohort / "anna" / "study" / "ct"
+    assert resolve_input(cohort / "cleo", tmp_path) == cohort / "cleo"
+    with pytest.raises(
+        SegmentInputError
+    ) as err:  # which of ben's series is the user's choice: his row says so
+        resolve_input(cohort / "ben", tmp_path)
+    assert "sub-folders do (study/ct, study/scout): give one of them" in err.value.problem
+    # A folder holding only one export of several series is not a cohort: the single run names the folders.
+    assert cohort_inputs(cohort / "ben").inputs == []
+
+
+def test_a_series_folder_with_sub_folders_is_still_its_own_series(tmp_path):
+    cohort = tmp_path / "cohort"
+    _series(cohort / "eve", "1.2.3.5")
+    _series(cohort / "eve" / "old", "1.2.3.5")  # DICOM files below a folder that holds a series itself
+    _series(cohort / "fay" / "study" / "ct", "1.2.3.6")
+    assert [p.name for p in cohort_inputs(cohort).inputs] == ["eve", "fay"]

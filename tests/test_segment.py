@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 import torch
 from bundle_utils import pickled_names
@@ -301,6 +302,14 @@ def test_a_cohort_folder_is_segmented_case_by_case_in_its_own_process(
     shutil.copytree(dicom_series, cohort / "p2")
     (cohort / "p3.nii.gz").write_bytes(ct.read_bytes()[:3000])  # truncated
     (cohort / "notes.txt").write_text("not a CT")
+    shutil.copytree(
+        dicom_series, cohort / "p4" / "study" / "ct"
+    )  # a patient's export: <patient>/<study>/<series>
+    other_study = pydicom.uid.generate_uid()
+    for f in (cohort / "p4" / "study" / "ct").iterdir():  # another patient's study than p2's
+        ds = pydicom.dcmread(f)
+        ds.StudyInstanceUID = other_study
+        ds.save_as(f)
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONIOENCODING": "utf-8"}
     command = [sys.executable, "-m", "liver3d.cli", "segment", str(cohort), "-o", str(out)]
@@ -310,14 +319,19 @@ def test_a_cohort_folder_is_segmented_case_by_case_in_its_own_process(
     # The failed case is the only line on stderr (no reader noise, e.g. MONAI's nvImageCodec notes, either).
     (error,) = _lines(done.stderr)
     assert error.startswith(f"ERROR {cohort / 'p3.nii.gz'}: ")
-    assert _lines(done.stdout)[-1] == f"cohort: 2 of 3 CTs segmented; table: {out / 'cohort.csv'}"
+    assert _lines(done.stdout)[-1] == f"cohort: 3 of 4 CTs segmented; table: {out / 'cohort.csv'}"
     with open(out / "cohort.csv", encoding="utf-8") as f:
         rows = {row["case"]: row for row in csv.DictReader(f)}
-    assert [rows[c]["status"] for c in ("p1", "p2", "p3")] == ["ok", "ok", "error"]
+    assert [rows[c]["status"] for c in ("p1", "p2", "p3", "p4")] == ["ok", "ok", "error", "ok"]
+    assert rows["p4"]["input"] == str(cohort / "p4")
+    p4_result = json.loads((out / "p4_result.json").read_text())
+    assert p4_result["series_folder"] == str(cohort / "p4" / "study" / "ct")
+    assert "series_folder" not in json.loads((out / "p2_result.json").read_text())
     assert float(rows["p1"]["liver_ml"]) >= 0 and rows["p3"]["error"].startswith("truncated")
     image = nib.load(ct)
     _check_published(out, "p1", image.shape, image.affine, slicer=False)
     _check_published(out, "p2", image.shape, read_volume(dicom_series).affine, slicer=False)
+    _check_published(out, "p4", image.shape, read_volume(dicom_series).affine, slicer=False)
     assert not list(out.glob("p3*"))
 
 

@@ -10,7 +10,9 @@ number, slice thickness, rows and columns, and the series date), so the names ar
 
 :func:`series_to_read` also refuses what ITK would read wrongly without a word: a series whose slices are not
 evenly spaced (a slice lost in transfer: ITK spreads the rest over one spacing; two slices at one position) and
-a folder that holds series only in its sub-folders (the error names them).
+a folder that holds series only in its sub-folders (the error names them). ``liver3d segment`` goes one step
+further for a patient's export (``<patient>/<study>/<series>/``): :func:`series_folder_below` finds its one
+folder of DICOM files, and names them all when there are several.
 """
 
 from __future__ import annotations
@@ -91,6 +93,28 @@ def largest_series(folder: str | Path) -> SeriesChoice | None:
     if not found:
         return None
     return SeriesChoice(max(found, key=lambda s: s.images), len(found))  # max keeps the first of equals
+
+
+#: How deep :func:`series_folder_below` looks: a PACS export's patient / study / series tree is two or three.
+MAX_SERIES_DEPTH = 4
+
+
+def series_folder_below(folder: str | Path, max_depth: int = MAX_SERIES_DEPTH) -> Path | None:
+    """The one folder at or below ``folder`` (up to ``max_depth`` levels down; hidden folders and links left out)
+    that holds DICOM files, for a patient's export (``<patient>/<study>/<series>/``); None when none does.
+    :class:`DicomFolderError` naming them when several do (a scout and phases): which one is the user's choice."""
+    folder = Path(folder)
+    found = []
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (here / d).is_symlink())
+        if len(here.relative_to(folder).parts) >= max_depth:
+            dirs.clear()
+        if any(_is_dicom_file(here / f) for f in sorted(files)[:5]):
+            found.append(here)
+    if len(found) > 1:
+        raise DicomFolderError("folder holds no DICOM series" + _where_series_are(folder))
+    return found[0] if found else None
 
 
 def series_to_read(folder: str | Path) -> DicomSeries:
