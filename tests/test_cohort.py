@@ -130,6 +130,16 @@ def test_series_of_one_study_are_not_a_cohort(tmp_path):
     assert [p.name for p in cohort_inputs(study).inputs] == ["other", "venous"]
 
 
+def _dicomdir(path):
+    meta = pydicom.dataset.FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
+    meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds = pydicom.dataset.FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.FileSetID = "EXPORT"
+    ds.save_as(path, enforce_file_format=True)
+
+
 def test_a_patients_export_below_its_folder_is_one_ct(tmp_path):
     from liver3d.segment import SegmentInputError, resolve_input
 
@@ -138,6 +148,7 @@ def test_a_patients_export_below_its_folder_is_one_ct(tmp_path):
     _series(cohort / "ben" / "study" / "scout", "1.2.3.2")
     _series(cohort / "ben" / "study" / "ct", "1.2.3.2")
     _series(cohort / "cleo", "1.2.3.3")
+    _dicomdir(cohort / "anna" / "DICOMDIR")  # a CD export's index: a DICOM file, not an image
     (cohort / "dan" / "notes").mkdir(parents=True)
     entries = cohort_inputs(cohort)
     assert [p.name for p in entries.inputs] == ["anna", "ben", "cleo"]

@@ -110,7 +110,7 @@ def series_folder_below(folder: str | Path, max_depth: int = MAX_SERIES_DEPTH) -
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (here / d).is_symlink())
         if len(here.relative_to(folder).parts) >= max_depth:
             dirs.clear()
-        if any(_is_dicom_file(here / f) for f in sorted(files)[:5]):
+        if _holds_dicom_files(here, files):
             found.append(here)
     if len(found) > 1:
         raise DicomFolderError("folder holds no DICOM series" + _where_series_are(folder))
@@ -176,7 +176,7 @@ def _where_series_are(folder: Path, enough: int = 4) -> str:
     below = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        if Path(root) != folder and any(_is_dicom_file(Path(root) / f) for f in sorted(files)[:5]):
+        if Path(root) != folder and _holds_dicom_files(Path(root), files):
             below.append(Path(root).relative_to(folder))
             if len(below) == enough:
                 break
@@ -186,6 +186,12 @@ def _where_series_are(folder: Path, enough: int = 4) -> str:
         return f" directly, but {below[0]} does: give that folder"
     named = ", ".join(str(p) for p in below[: enough - 1]) + (", ..." if len(below) == enough else "")
     return f" directly, but its sub-folders do ({named}): give one of them"
+
+
+def _holds_dicom_files(folder: Path, files: list[str]) -> bool:
+    """Whether one of the first files of ``folder`` is a DICOM file; a CD export's DICOMDIR (an index of the
+    media, not an image) does not count."""
+    return any(_is_dicom_file(folder / f) for f in sorted(f for f in files if f.upper() != "DICOMDIR")[:5])
 
 
 def _is_dicom_file(path: Path) -> bool:
