@@ -471,8 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="liver3d segment", description=__doc__.splitlines()[0])
     parser.add_argument(
         "input",
-        help="a NIfTI file, a DICOM series folder or a zip of either; or a folder of those (a cohort: "
-        "each CT segmented, and cohort.csv)",
+        help="a NIfTI file, a DICOM series folder (or a patient's export with one series folder below it) or a "
+        "zip of either; or a folder of those (a cohort: each CT segmented, and cohort.csv)",
     )
     parser.add_argument("-o", "--out", required=True, help="output folder (created when missing)")
     parser.add_argument(
