@@ -1,8 +1,9 @@
 """``liver3d segment INPUT -o OUTDIR``: liver and tumor segmentation of one CT with the shipped model.
 
 INPUT is a NIfTI file, a DICOM series folder or a zip holding either (a folder with several image series: the
-largest is read, and a warning names it), or a folder of those, a cohort (:mod:`liver3d.cohort`: each CT as
-below, and ``cohort.csv``). The command runs the
+largest is read, and a warning names it; a patient's export, ``<patient>/<study>/<series>/``, is read from its
+one series folder, which ``result.json`` records), or a folder of those, a cohort (:mod:`liver3d.cohort`: each CT
+as below, and ``cohort.csv``). The command runs the
 ``liver_tumor_seg`` bundle's ``inference.json`` (the same result as ``python -m monai.bundle run --config_file
 bundles/liver_tumor_seg/configs/inference.json --input INPUT``) with the release weights shipped in
 ``bundles/liver_tumor_seg/models/release/`` (``--bundle-root`` for a bundle you trained), then writes into
