@@ -4,7 +4,7 @@ would segment it, and one table for the cohort.
 A folder is a cohort when it holds no DICOM series itself but CTs one level down: NIfTI files, zips, and
 sub-folders that each hold a DICOM series, directly or in one folder deeper down (a patient's export,
 ``<patient>/<study>/<series>/``, is the CT named ``<patient>``; one whose export holds several series folders is
-an error row that names them). Every case's outputs go into OUTDIR as a single run writes them
+an error row that names them). One export given by itself is one CT, not a cohort of its study folder. Every case's outputs go into OUTDIR as a single run writes them
 (``<case>_seg.nii.gz``, ``<case>_report/``, ``<case>_result.json``...), and ``cohort.csv`` holds one row per
 case: its input, ``ok`` or ``error``, liver and tumor volume (mL), lesion count, warning codes, the error and the
 seconds it took. A case that fails (a truncated file, a series with a missing slice) is one row and one ``ERROR``
@@ -74,7 +74,7 @@ def cohort_inputs(folder: str | Path) -> CohortEntries:
         entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     except OSError as err:
         raise InputError(folder, f"cannot list the folder ({err.strerror or err})") from err
-    inputs, several, skipped, series = [], [], [], {}
+    inputs, exports, several, skipped, series = [], [], [], [], {}
     for path in entries:
         if path.is_file():
             (inputs if is_nifti(path) or is_zip(path) else skipped).append(path)
@@ -87,10 +87,14 @@ def cohort_inputs(folder: str | Path) -> CohortEntries:
                 several.append(path)
                 continue
             choice = largest_series(below) if below is not None else None
+            if choice is not None:
+                exports.append(path)
         if choice is not None:
             series[path] = choice.series
         (inputs if choice is not None else skipped).append(path)
-    if not inputs:  # not a folder of CTs: one export whose series folders are the user's to choose among
+    if inputs == exports and len(exports) + len(several) < 2:
+        # One export given itself (<patient>/<study>/<series>/, or one whose series folders are the user's to
+        # choose among): one CT, named after the folder given, not a cohort of its study folder.
         return CohortEntries([], [])
     _refuse_one_study(folder, series)
     return CohortEntries(sorted(inputs + several), skipped)

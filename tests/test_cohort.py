@@ -160,8 +160,28 @@ def test_a_patients_export_below_its_folder_is_one_ct(tmp_path):
     ) as err:  # which of ben's series is the user's choice: his row says so
         resolve_input(cohort / "ben", tmp_path)
     assert "sub-folders do (study/ct, study/scout): give one of them" in err.value.problem
-    # A folder holding only one export of several series is not a cohort: the single run names the folders.
-    assert cohort_inputs(cohort / "ben").inputs == []
+    # One export given itself is one CT (named after it), not a cohort of its study folder; with several series
+    # folders the single run names them.
+    assert cohort_inputs(cohort / "anna").inputs == cohort_inputs(cohort / "ben").inputs == []
+    # A folder of exports that all hold several series folders is still a cohort: one error row per patient.
+    ben2 = cohort / "more" / "ben2"
+    shutil.copytree(cohort / "ben", ben2)
+    shutil.copytree(cohort / "ben", cohort / "more" / "ben3")
+    assert [p.name for p in cohort_inputs(cohort / "more").inputs] == ["ben2", "ben3"]
+
+
+def test_what_is_not_an_image_does_not_hide_a_series(tmp_path):
+    from liver3d.io.dicom_series import series_folder_below
+
+    patient = tmp_path / "gus"
+    _series(patient / "study" / "ct", "1.2.3.7")
+    for f in list((patient / "study" / "ct").iterdir()):  # a Mac's resource-fork twins sort first
+        (f.parent / f"._{f.name}").write_bytes(b"\0" * 4096)
+    for n in range(6):
+        (patient / "study" / "ct" / f"00README{n}.txt").write_text("x")
+    (patient / ".trash" / "old").mkdir(parents=True)  # a hidden folder is not looked into
+    shutil.copytree(patient / "study" / "ct", patient / ".trash" / "old", dirs_exist_ok=True)
+    assert series_folder_below(patient) == patient / "study" / "ct"
 
 
 def test_a_series_folder_with_sub_folders_is_still_its_own_series(tmp_path):

@@ -100,20 +100,28 @@ MAX_SERIES_DEPTH = 4
 
 
 def series_folder_below(folder: str | Path, max_depth: int = MAX_SERIES_DEPTH) -> Path | None:
-    """The one folder at or below ``folder`` (up to ``max_depth`` levels down; hidden folders and links left out)
-    that holds DICOM files, for a patient's export (``<patient>/<study>/<series>/``); None when none does.
-    :class:`DicomFolderError` naming them when several do (a scout and phases): which one is the user's choice."""
+    """The one folder at or below ``folder`` (up to ``max_depth`` levels down; hidden folders left out, links not
+    followed) that holds DICOM files, for a patient's export (``<patient>/<study>/<series>/``); None when none
+    does. :class:`DicomFolderError` naming them when several do (a scout and phases: which one is the user's
+    choice) or when a folder below cannot be read (a series there could be the one)."""
     folder = Path(folder)
     found = []
-    for root, dirs, files in os.walk(folder):
+
+    def unreadable(err: OSError) -> None:
+        raise DicomFolderError(f"cannot read {err.filename} ({err.strerror or err})")
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
         here = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (here / d).is_symlink())
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         if len(here.relative_to(folder).parts) >= max_depth:
             dirs.clear()
         if _holds_dicom_files(here, files):
             found.append(here)
     if len(found) > 1:
-        raise DicomFolderError("folder holds no DICOM series" + _where_series_are(folder))
+        below = [p.relative_to(folder).as_posix() for p in found if p != folder]
+        named = ", ".join(below[:3]) + (", ..." if len(below) > 3 else "")
+        own = "DICOM files of its own and" if folder in found else "no DICOM series directly, but"
+        raise DicomFolderError(f"folder holds {own} its sub-folders do ({named}): give one of them")
     return found[0] if found else None
 
 
@@ -188,10 +196,11 @@ def _where_series_are(folder: Path, enough: int = 4) -> str:
     return f" directly, but its sub-folders do ({named}): give one of them"
 
 
-def _holds_dicom_files(folder: Path, files: list[str]) -> bool:
-    """Whether one of the first files of ``folder`` is a DICOM file; a CD export's DICOMDIR (an index of the
-    media, not an image) does not count."""
-    return any(_is_dicom_file(folder / f) for f in sorted(f for f in files if f.upper() != "DICOMDIR")[:5])
+def _holds_dicom_files(folder: Path, files: list[str], enough: int = 20) -> bool:
+    """Whether one of the first ``enough`` files of ``folder`` is a DICOM file. Hidden files (macOS ``._`` twins)
+    and a CD export's DICOMDIR (an index of the media, not an image) do not count."""
+    names = sorted(f for f in files if not f.startswith(".") and f.upper() != "DICOMDIR")
+    return any(_is_dicom_file(folder / f) for f in names[:enough])
 
 
 def _is_dicom_file(path: Path) -> bool:
