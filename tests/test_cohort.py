@@ -190,3 +190,20 @@ def test_a_series_folder_with_sub_folders_is_still_its_own_series(tmp_path):
     _series(cohort / "eve" / "old", "1.2.3.5")  # DICOM files below a folder that holds a series itself
     _series(cohort / "fay" / "study" / "ct", "1.2.3.6")
     assert [p.name for p in cohort_inputs(cohort).inputs] == ["eve", "fay"]
+
+
+def test_a_folder_that_cannot_be_read_is_named_not_skipped(tmp_path, monkeypatch):
+    import os
+
+    from liver3d.io import dicom_series
+    from liver3d.io.dicom_series import DicomFolderError, series_folder_below
+
+    def walk(
+        top, onerror=None, **kwargs
+    ):  # what os.walk does with a folder it may not list (as root, chmod can't)
+        onerror(PermissionError(13, "Permission denied", os.path.join(top, "series")))
+        yield str(top), [], []
+
+    monkeypatch.setattr(dicom_series.os, "walk", walk)
+    with pytest.raises(DicomFolderError, match=r"cannot read .*series \(Permission denied\)"):
+        series_folder_below(tmp_path)
