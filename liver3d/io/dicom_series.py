@@ -18,6 +18,7 @@ folder of DICOM files, and names them all when there are several.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import warnings
 from dataclasses import dataclass
@@ -105,23 +106,15 @@ def series_folder_below(folder: str | Path, max_depth: int = MAX_SERIES_DEPTH) -
     does. :class:`DicomFolderError` naming them when several do (a scout and phases: which one is the user's
     choice) or when a folder below cannot be read (a series there could be the one)."""
     folder = Path(folder)
-    found = []
 
     def unreadable(err: OSError) -> None:
         raise DicomFolderError(f"cannot read {err.filename} ({err.strerror or err})")
 
-    for root, dirs, files in os.walk(folder, onerror=unreadable):
-        here = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        if len(here.relative_to(folder).parts) >= max_depth:
-            dirs.clear()
-        if _holds_dicom_files(here, files):
-            found.append(here)
+    found = list(_folders_with_dicom_files(folder, max_depth, skip_hidden=True, onerror=unreadable))
     if len(found) > 1:
         below = [p.relative_to(folder).as_posix() for p in found if p != folder]
-        named = ", ".join(below[:3]) + (", ..." if len(below) > 3 else "")
         own = "DICOM files of its own and" if folder in found else "no DICOM series directly, but"
-        raise DicomFolderError(f"folder holds {own} its sub-folders do ({named}): give one of them")
+        raise DicomFolderError(f"folder holds {own} its sub-folders do ({_named(below)}): give one of them")
     return found[0] if found else None
 
 
@@ -181,19 +174,32 @@ def study_of(series: DicomSeries) -> str:
 
 def _where_series_are(folder: Path, enough: int = 4) -> str:
     """The end of the "no series" message: which sub-folders hold DICOM files (the first ``enough`` found)."""
-    below = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        if Path(root) != folder and _holds_dicom_files(Path(root), files):
-            below.append(Path(root).relative_to(folder))
-            if len(below) == enough:
-                break
+    below_folder = (str(p.relative_to(folder)) for p in _folders_with_dicom_files(folder) if p != folder)
+    below = list(itertools.islice(below_folder, enough))
     if not below:
         return ""
     if len(below) == 1:
         return f" directly, but {below[0]} does: give that folder"
-    named = ", ".join(str(p) for p in below[: enough - 1]) + (", ..." if len(below) == enough else "")
-    return f" directly, but its sub-folders do ({named}): give one of them"
+    return f" directly, but its sub-folders do ({_named(below)}): give one of them"
+
+
+def _named(folders: list[str], shown: int = 3) -> str:
+    """The first ``shown`` folder names, and "..." when there are more."""
+    return ", ".join(folders[:shown]) + (", ..." if len(folders) > shown else "")
+
+
+def _folders_with_dicom_files(
+    folder: Path, max_depth: int | None = None, skip_hidden: bool = False, onerror=None
+):
+    """``folder`` and the folders below it (sorted, up to ``max_depth`` levels down, links not followed) that hold
+    DICOM files (:func:`_holds_dicom_files`), as they are found."""
+    for root, dirs, files in os.walk(folder, onerror=onerror):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not (skip_hidden and d.startswith(".")))
+        if max_depth is not None and len(here.relative_to(folder).parts) >= max_depth:
+            dirs.clear()
+        if _holds_dicom_files(here, files):
+            yield here
 
 
 def _holds_dicom_files(folder: Path, files: list[str], enough: int = 20) -> bool:
