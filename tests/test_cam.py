@@ -3,7 +3,15 @@ import pytest
 import torch
 from torch import nn
 
-from liver3d.cam import cam_to_mask, compute_cam, compute_cams, iou, normalize_cam, sweep_thresholds
+from liver3d.cam import (
+    cam_to_mask,
+    compute_cam,
+    compute_cams,
+    format_cam_table,
+    iou,
+    normalize_cam,
+    sweep_thresholds,
+)
 from liver3d.networks import resnet
 
 
@@ -100,5 +108,13 @@ def test_cam_scores_pick_one_threshold_for_the_data_set():
     assert volume["iou"] == pytest.approx((a[k] + b[k]) / 2)
     assert k == 0 and volume["oracle_iou"] == pytest.approx((1.0 + 2 / 3) / 2)
     # one slice record per axial slice holding the reference (axis 2: all 4 slices, both cases)
-    assert summary[("tumor", "slice")]["n"] == 8
+    slices = summary[("tumor", "slice")]
+    assert slices["n"] == 8 and slices["n_cases"] == 2
+    # its CI resamples the two cases with all their slices, not the eight slices one by one
+    records = [r for r in scores.records["slice"] if r.structure == "tumor"]
+    ious = [float(r.ious[scores.common_threshold("slice", "tumor")]) for r in records]
+    from liver3d.evaluation.metrics import bootstrap_ci
+
+    assert slices["iou_ci95"] == list(bootstrap_ci(ious, 10, groups=[r.case_id for r in records]))
+    assert "| tumor | slice | 8 (2) |" in format_cam_table(scores.summary(n_bootstrap=10))
     assert [c for c, _ in scores.ranked_cases("tumor")] == ["a", "b"]

@@ -86,6 +86,7 @@ def test_slice_bundle_trains_evaluates_and_maps_cams(phantom_dir, tmp_path, caps
     assert report["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
     assert np.array(report["confusion_matrix"]).sum() == len(predictions)
     assert {r["slice_index"] for r in predictions} == {str(i) for i in range(32)}
+    assert report["ci95_resampled"] == {"unit": "patients", "n": 4}  # slices of one patient drawn together
     for png in ("confusion_matrix.png", "roc.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
 

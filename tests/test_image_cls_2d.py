@@ -65,6 +65,7 @@ def test_study_trains_evaluates_and_localizes(tmp_path, study_data, study):
     rows = read_rows(out / "test" / "predictions.csv")
     assert len(rows) == test_report["n"] == len(classes) * 2  # one test patient per class, two images each
     assert len({r["patient_id"] for r in rows}) == len(classes)
+    assert test_report["ci95_resampled"] == {"unit": "patients", "n": len(classes)}
     y = [classes.index(r["label"]) for r in rows]
     pred = [classes.index(r["pred"]) for r in rows]
     assert test_report["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))

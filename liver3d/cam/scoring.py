@@ -102,16 +102,18 @@ class CamScores:
             k = self.common_threshold(protocol, structure)
             ious = [float(r.ious[k]) for r in records]
             dices = [float(r.dices[k]) for r in records]
+            cases = [r.case_id for r in records]  # slices of one case are resampled together
             rows.append(
                 {
                     "structure": structure,
                     "protocol": protocol,
                     "n": len(records),
+                    "n_cases": len(set(cases)),
                     "threshold": self.thresholds[k],
                     "iou": float(np.mean(ious)),
-                    "iou_ci95": list(bootstrap_ci(ious, n_bootstrap, seed=seed)),
+                    "iou_ci95": list(bootstrap_ci(ious, n_bootstrap, seed=seed, groups=cases)),
                     "dice": float(np.mean(dices)),
-                    "dice_ci95": list(bootstrap_ci(dices, n_bootstrap, seed=seed)),
+                    "dice_ci95": list(bootstrap_ci(dices, n_bootstrap, seed=seed, groups=cases)),
                     "oracle_iou": float(np.mean([r.ious.max() for r in records])),
                     "max_iou": float(max(ious)),
                     "zero_iou_fraction": float(np.mean([v == 0 for v in ious])),
@@ -183,15 +185,17 @@ class CamScores:
 
 
 def format_cam_table(summary: Sequence[dict]) -> str:
-    """Markdown: one row per structure and protocol, the seed's IoU beside ours."""
+    """Markdown: one row per structure and protocol, the seed's IoU beside ours. The CIs resample cases (a
+    slice's case with all its slices)."""
     lines = [
-        "| structure | protocol | n | threshold | IoU [95% CI] | Dice [95% CI] | per-item best IoU | "
+        "| structure | protocol | n (cases) | threshold | IoU [95% CI] | Dice [95% CI] | per-item best IoU | "
         "zero-IoU share | seed 000 IoU |",
         "|" + "---|" * 9,
     ]
     for r in summary:
+        cases = r.get("n_cases", r["n"])
         lines.append(
-            f"| {r['structure']} | {r['protocol']} | {r['n']} | {r['threshold']:.2f} | "
+            f"| {r['structure']} | {r['protocol']} | {r['n']} ({cases}) | {r['threshold']:.2f} | "
             f"{r['iou']:.3f} [{r['iou_ci95'][0]:.3f}, {r['iou_ci95'][1]:.3f}] | "
             f"{r['dice']:.3f} [{r['dice_ci95'][0]:.3f}, {r['dice_ci95'][1]:.3f}] | {r['oracle_iou']:.3f} | "
             f"{r['zero_iou_fraction']:.2f} | {r['seed_000_iou']:.3f} |"

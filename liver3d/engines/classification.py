@@ -96,7 +96,7 @@ class ClassificationReport:
     """Collect probabilities and labels over an evaluation run and write the report on completion.
 
     Writes to ``output_dir``: ``classification_report.json`` and ``.md`` (accuracy, balanced accuracy with
-    bootstrap CIs, per-class precision/recall/F1/AUC), ``predictions.csv`` (one row per sample, with the
+    bootstrap CIs that resample patients, the ``group_key`` field of ``id_keys``, when it is recorded, per-class precision/recall/F1/AUC), ``predictions.csv`` (one row per sample, with the
     batch fields named in ``id_keys``), ``confusion_matrix.png`` and ``roc.png``; prints the table.
     ``pred`` must hold probabilities (apply softmax in post-processing).
 
@@ -117,8 +117,10 @@ class ClassificationReport:
         positive_class: str | None = None,
         threshold_from: ClassificationReport | str | Path | None = None,
         default_threshold: float = 0.5,
+        group_key: str | None = "patient_id",
     ) -> None:
         self.output_dir = Path(output_dir)
+        self.group_key = group_key
         self.class_names = list(class_names)
         self.id_keys, self.n_bootstrap, self.seed = tuple(id_keys), n_bootstrap, seed
         if positive_class is not None and positive_class not in self.class_names:
@@ -154,8 +156,11 @@ class ClassificationReport:
         from liver3d.viz.classification import plot_binary_roc, plot_confusion_matrix, plot_roc
 
         probs = np.stack(self.probs)
-        report = classification_report(self.labels, probs, self.class_names, self.n_bootstrap, self.seed)
-        binary = self._binary(probs) if self.positive_class is not None else None
+        groups = self._groups()
+        report = classification_report(
+            self.labels, probs, self.class_names, self.n_bootstrap, self.seed, groups
+        )
+        binary = self._binary(probs, groups) if self.positive_class is not None else None
         if binary is not None:
             report["binary"] = binary
         self.report = report
@@ -187,7 +192,18 @@ class ClassificationReport:
         log.info("\n%s", table)
         log.info("%s", f"report, predictions and figures: {out}")
 
-    def _binary(self, probs: np.ndarray) -> dict | None:
+    def _groups(self) -> list | None:
+        """Each sample's patient (``group_key`` among the ``id_keys``), so that the CIs resample patients; None
+        (resample samples) when the key is not recorded or a sample lacks it."""
+        if self.group_key not in self.id_keys:
+            return None
+        groups = [ids[self.group_key] for ids in self.ids]
+        if any(g is None or g == "" for g in groups):
+            log.warning("%s missing for some samples: the CIs resample samples, not patients", self.group_key)
+            return None
+        return groups
+
+    def _binary(self, probs: np.ndarray, groups: list | None = None) -> dict | None:
         positive = self.class_names.index(self.positive_class)
         y = (np.asarray(self.labels) == positive).astype(int)
         if y.min() == y.max():
@@ -200,6 +216,7 @@ class ClassificationReport:
             self.default_threshold,
             self.n_bootstrap,
             self.seed,
+            groups,
         )
 
     def _chosen_threshold(self) -> dict | None:

@@ -7,10 +7,12 @@ above the threshold.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 from sklearn import metrics as skm
+
+from liver3d.evaluation.resampling import percentile_ci, resampling_unit
 
 TABLE_METRICS = ("accuracy", "precision", "sensitivity", "specificity")
 
@@ -60,19 +62,24 @@ def metrics_at(y_true: Sequence[int], score: Sequence[float], threshold: float) 
 
 
 def auc_with_ci(
-    y_true: Sequence[int], score: Sequence[float], n_bootstrap: int = 1000, seed: int = 0
+    y_true: Sequence[int],
+    score: Sequence[float],
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    groups: Sequence[Hashable] | None = None,
 ) -> dict:
-    """ROC AUC and its 95% bootstrap CI over cases (resamples with one class only are skipped)."""
+    """ROC AUC and its 95% bootstrap CI, resampling samples or, with ``groups``, patients (resamples with one
+    class only are skipped)."""
     y_true, score = _check(y_true, score)
     auc = float(skm.roc_auc_score(y_true, score))
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_bootstrap):
-        idx = rng.integers(0, len(y_true), len(y_true))
-        if 0 < y_true[idx].sum() < len(idx):
-            values.append(skm.roc_auc_score(y_true[idx], score[idx]))
-    ci = [float(np.quantile(values, q)) for q in (0.025, 0.975)] if values else [float("nan")] * 2
-    return {"auc": auc, "auc_ci95": ci}
+
+    def resampled_auc(idx: np.ndarray) -> float:
+        if not 0 < y_true[idx].sum() < len(idx):
+            return float("nan")
+        return float(skm.roc_auc_score(y_true[idx], score[idx]))
+
+    ci = percentile_ci(resampled_auc, len(y_true), groups, n_bootstrap, seed)
+    return {"auc": auc, "auc_ci95": list(ci), "ci95_resampled": resampling_unit(groups, len(y_true))}
 
 
 def threshold_report(
@@ -82,14 +89,16 @@ def threshold_report(
     default_threshold: float = 0.5,
     n_bootstrap: int = 1000,
     seed: int = 0,
+    groups: Sequence[Hashable] | None = None,
 ) -> dict:
-    """AUC with CI, and the metrics at ``default_threshold`` and at the optimal threshold.
+    """AUC with CI (resampling ``groups``, the patients, when given), and the metrics at ``default_threshold``
+    and at the optimal threshold.
 
     ``chosen``: the :func:`youden_threshold` result of another set (validation); without it the optimum
     of this set is used and the report says ``"threshold_source": "this set"``.
     """
     own = youden_threshold(y_true, score)
-    report = auc_with_ci(y_true, score, n_bootstrap, seed)
+    report = auc_with_ci(y_true, score, n_bootstrap, seed, groups)
     report["n"] = int(len(np.asarray(y_true)))
     report["positives"] = int(np.sum(np.asarray(y_true) == 1))
     report["optimum_this_set"] = own
@@ -104,8 +113,10 @@ def format_threshold_table(report: dict, positive: str = "positive") -> str:
     """Seed 002's table: metrics at the default and at the optimal threshold, and the change."""
     d, o = report["default"], report["optimal"]
     ci = report["auc_ci95"]
+    unit = report.get("ci95_resampled", {"unit": "samples", "n": report["n"]})
     lines = [
-        f"AUC ({positive} vs rest) {report['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] (95% bootstrap CI); "
+        f"AUC ({positive} vs rest) {report['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] "
+        f"(95% bootstrap CI, {unit['n']} {unit['unit']} resampled); "
         f"n = {report['n']}, {report['positives']} {positive}; optimal threshold from "
         f"{report['threshold_source']}",
         "",

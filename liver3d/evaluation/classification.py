@@ -1,12 +1,15 @@
 """Classification metrics over slices or volumes: accuracy, balanced accuracy, per-class precision / recall /
-F1, confusion matrix, one-vs-rest ROC AUC, with bootstrap 95% CIs over samples (scikit-learn's implementations)."""
+F1, confusion matrix, one-vs-rest ROC AUC (scikit-learn's implementations), with bootstrap 95% CIs that resample
+patients when each sample's patient is given (:mod:`liver3d.evaluation.resampling`), samples otherwise."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 from sklearn import metrics as skm
+
+from liver3d.evaluation.resampling import percentile_ci, resampling_unit
 
 
 def classification_report(
@@ -15,8 +18,10 @@ def classification_report(
     class_names: Sequence[str],
     n_bootstrap: int = 1000,
     seed: int = 0,
+    groups: Sequence[Hashable] | None = None,
 ) -> dict:
-    """Metrics of predicted probabilities ``y_prob`` (N, C) against labels ``y_true`` (N,)."""
+    """Metrics of predicted probabilities ``y_prob`` (N, C) against labels ``y_true`` (N,); ``groups`` (N,), the
+    patient of each sample, makes the CIs resample patients (``ci95_resampled`` says which)."""
     y_true = np.asarray(y_true, dtype=int)
     y_prob = np.asarray(y_prob, dtype=float)
     y_pred = y_prob.argmax(1)
@@ -40,14 +45,12 @@ def classification_report(
             for c, (name, p, r, f, s) in enumerate(zip(class_names, precision, recall, f1, support))
         },
     }
-    rng = np.random.default_rng(seed)
-    boot = {"accuracy": [], "balanced_accuracy": []}
-    for _ in range(n_bootstrap):
-        idx = rng.integers(0, len(y_true), len(y_true))
-        boot["accuracy"].append(skm.accuracy_score(y_true[idx], y_pred[idx]))
-        boot["balanced_accuracy"].append(_balanced_accuracy(y_true[idx], y_pred[idx], labels))
-    for key, values in boot.items():
-        report[f"{key}_ci95"] = [float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))]
+    for key, statistic in (
+        ("accuracy", lambda idx: skm.accuracy_score(y_true[idx], y_pred[idx])),
+        ("balanced_accuracy", lambda idx: _balanced_accuracy(y_true[idx], y_pred[idx], labels)),
+    ):
+        report[f"{key}_ci95"] = list(percentile_ci(statistic, len(y_true), groups, n_bootstrap, seed))
+    report["ci95_resampled"] = resampling_unit(groups, len(y_true))
     return report
 
 
@@ -68,9 +71,11 @@ def format_classification_table(report: dict) -> str:
     """Markdown: overall accuracy / balanced accuracy with CIs, then one row per class."""
     ci = report.get("accuracy_ci95", [float("nan")] * 2)
     bci = report.get("balanced_accuracy_ci95", [float("nan")] * 2)
+    unit = report.get("ci95_resampled", {"unit": "samples", "n": report["n"]})
     lines = [
         f"n = {report['n']}; accuracy {report['accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]; "
-        f"balanced accuracy {report['balanced_accuracy']:.3f} [{bci[0]:.3f}, {bci[1]:.3f}] (95% bootstrap CI)",
+        f"balanced accuracy {report['balanced_accuracy']:.3f} [{bci[0]:.3f}, {bci[1]:.3f}] "
+        f"(95% bootstrap CI, {unit['n']} {unit['unit']} resampled)",
         "",
         "| class | precision | recall | F1 | AUC (one-vs-rest) | support |",
         "|---|---|---|---|---|---|",

@@ -11,7 +11,7 @@ Empty structures are handled explicitly:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -23,6 +23,7 @@ from monai.metrics import (
     compute_iou,
 )
 
+from liver3d.evaluation.resampling import percentile_ci
 from liver3d.labels import load_label_table
 
 
@@ -121,17 +122,22 @@ def score_case(
 
 
 def bootstrap_ci(
-    values: Sequence[float], n_resamples: int = 2000, alpha: float = 0.05, seed: int = 0
+    values: Sequence[float],
+    n_resamples: int = 2000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    groups: Sequence[Hashable] | None = None,
 ) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the mean over cases (NaN entries dropped)."""
-    x = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    """Percentile bootstrap confidence interval of the mean over cases (NaN entries dropped); with ``groups``
+    (one patient per value, e.g. the case of each slice) whole patients are resampled."""
+    keep = [i for i, v in enumerate(values) if not math.isnan(v)]
+    x = np.asarray([values[i] for i in keep], dtype=float)
     if x.size == 0:
         return math.nan, math.nan
     if x.size == 1:
         return float(x[0]), float(x[0])
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(n_resamples, x.size))].mean(axis=1)
-    return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
+    kept_groups = [groups[i] for i in keep] if groups is not None else None
+    return percentile_ci(lambda idx: float(x[idx].mean()), x.size, kept_groups, n_resamples, seed, alpha)
 
 
 METRICS = ("dice", "iou", "hd95_mm", "asd_mm", "volume_difference_ml")
