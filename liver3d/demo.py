@@ -226,6 +226,13 @@ def run_demo(argv: list[str] | None = None) -> int:
         "learn from (whole slices use the cascade's --train-cases phantoms)",
     )
     parser.add_argument(
+        "--cls-test-cases",
+        type=int,
+        default=16,
+        help="held-out phantoms (seed --seed + 5000) the slice classifier and its CAMs are scored on, and its "
+        "floors judged on (four patients proved too few to judge it; bundle docs); 0: the cascade's --test-cases",
+    )
+    parser.add_argument(
         "--studies-2d",
         nargs="*",
         default=list(STUDIES_2D),
@@ -390,6 +397,11 @@ def slice_classifier(out: Path, test_dir: Path, results: DemoResults, args) -> N
         out / "logs" / "train_slice_cls.log",
     )
     print("[7/9] slice classifier on every held-out slice, then its CAM evaluator on the volumes")
+    if args.cls_test_cases > 0:
+        test_dir = _phantoms(
+            out / "phantoms_cls_test", args.cls_test_cases, args.seed + 5000, tuple(args.shape), args.workers,
+            "classifier held-out",
+        ).parent  # fmt: skip
     held_out = {**common, "eval_dataset_dir": test_dir}
     run_bundle(
         "liver_slice_cls", ["train.json", "evaluate.json"], held_out, out / "logs" / "evaluate_slice_cls.log"

@@ -44,6 +44,8 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
             "masked-liver",
             "--cls-cases",
             "4",
+            "--cls-test-cases",
+            "2",
             "--workers",
             "1",
             "--studies-2d",
@@ -61,8 +63,15 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
     assert list(eval_dir.glob("*_seg.nii.gz")) and list(eval_dir.glob("*.seg.nrrd"))
     assert (eval_dir / "metrics_per_case.csv").is_file()
     assert "balanced accuracy" in out  # the slice classifier's held-out report
-    assert "| liver | volume | 1 |" in out and "| liver | slice |" in out  # the CAM evaluator's table
-    assert len(list((tmp_path / "liver_slice_cls" / "eval" / "cam" / "cams").glob("*_cam_liver.nii.gz"))) == 1
+    # the classifier is scored on its own held-out phantoms (seed 5000), not on the cascade's one case
+    assert "classifier held-out: 2 cases" in out and "seed 5000" in out
+    assert "| liver | volume | 2 (2) |" in out and "| liver | slice |" in out  # the CAM evaluator table: n (cases)
+    cams = sorted(
+        p.name for p in (tmp_path / "liver_slice_cls" / "eval" / "cam" / "cams").glob("*_cam_liver.nii.gz")
+    )
+    assert cams == [f"liver_phantom_s5000_00{i}_cam_liver.nii.gz" for i in (0, 1)]
+    predictions = (tmp_path / "liver_slice_cls" / "eval" / "test" / "predictions.csv").read_text()
+    assert "liver_phantom_s5000_001" in predictions and "s1000" not in predictions
     cam_settings = json.loads(
         (tmp_path / "liver_slice_cls" / "eval" / "cam" / "cam_summary.json").read_text()
     )
