@@ -96,8 +96,9 @@ class ClassificationReport:
     """Collect probabilities and labels over an evaluation run and write the report on completion.
 
     Writes to ``output_dir``: ``classification_report.json`` and ``.md`` (accuracy, balanced accuracy with
-    bootstrap CIs that resample patients, the ``group_key`` field of ``id_keys``, when it is recorded, per-class precision/recall/F1/AUC), ``predictions.csv`` (one row per sample, with the
-    batch fields named in ``id_keys``), ``confusion_matrix.png`` and ``roc.png``; prints the table.
+    bootstrap CIs, per-class precision/recall/F1/AUC), ``predictions.csv`` (one row per sample, with the
+    batch fields named in ``id_keys``), ``confusion_matrix.png`` and ``roc.png``; prints the table. The CIs
+    resample patients (the ``group_key`` field, when ``id_keys`` records it), samples otherwise.
     ``pred`` must hold probabilities (apply softmax in post-processing).
 
     Binary tasks (``positive_class`` given): the report gains a ``binary`` section (AUC with bootstrap CI,
