@@ -65,7 +65,9 @@ def test_demo_runs_end_to_end_on_tiny_phantoms(tmp_path, capsys):
     assert "balanced accuracy" in out  # the slice classifier's held-out report
     # the classifier is scored on its own held-out phantoms (seed 5000), not on the cascade's one case
     assert "classifier held-out: 2 cases" in out and "seed 5000" in out
-    assert "| liver | volume | 2 (2) |" in out and "| liver | slice |" in out  # the CAM evaluator table: n (cases)
+    assert (
+        "| liver | volume | 2 (2) |" in out and "| liver | slice |" in out
+    )  # the CAM evaluator table: n (cases)
     cams = sorted(
         p.name for p in (tmp_path / "liver_slice_cls" / "eval" / "cam" / "cams").glob("*_cam_liver.nii.gz")
     )
