@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from liver3d.evaluation.lesions import CRITERIA, SIZE_BANDS, CaseLesions
+from liver3d.evaluation.resampling import resample_indices
 
 FROC_THRESHOLDS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
@@ -37,10 +38,9 @@ def _ci(samples: np.ndarray) -> tuple[float, float]:
 
 
 def _resamples(n_cases: int, n_resamples: int, seed: int) -> np.ndarray:
-    """(1 + n_resamples, n_cases) case indices; row 0 is the observed set."""
-    rng = np.random.default_rng(seed)
-    observed = np.arange(n_cases)[None]
-    return np.concatenate([observed, rng.integers(0, n_cases, size=(n_resamples, n_cases))])
+    """(1 + n_resamples, n_cases) case indices; row 0 is the observed set, the others the case resamples of
+    :func:`~liver3d.evaluation.resampling.resample_indices`."""
+    return np.stack([np.arange(n_cases), *resample_indices(n_cases, None, n_resamples, seed)])
 
 
 def _stat(values: np.ndarray) -> dict:
