@@ -169,6 +169,34 @@ class _EchoEvaluator(CamEvaluator):
         return image.as_tensor().numpy()[[0] * len(self.structures)], np.zeros((1, 2))
 
 
+def test_cam_inside_liver_keeps_the_maps_on_the_liver_the_classifier_is_shown(phantom_dir, tmp_path):
+    """`cam_inside_liver` (evaluate_cam.json): the 'CAM' made of the preprocessed CT comes back on the input
+    grid as that CT inside the liver and 0 away from it; without the option the same map is there too."""
+    dataset = json.loads((phantom_dir / "dataset.json").read_text(encoding="utf-8"))["training"]
+    entry = {k: str(phantom_dir / dataset[0][k]) for k in ("image", "label")}
+    liver = np.asarray(nib.load(entry["label"]).dataobj) > 0
+    far = ndimage.distance_transform_edt(~liver) > 2  # input voxels; the resize back blurs the edge
+    deep = ndimage.binary_erosion(liver, iterations=3)
+    maps = {}
+    for inside in (False, True):
+        parser = _parser(SLICE, ("train.json", "evaluate_cam.json"), image_size=48, liver_roi=True,
+                         liver_mask_margin_mm=0, cam_inside_liver=inside)  # fmt: skip
+        region = parser.get_parsed_content("cam_region")
+        assert (region is None) != inside
+        evaluator = _EchoEvaluator(
+            torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1)),
+            [entry],
+            parser.get_parsed_content("volume_transforms"),
+            tmp_path,
+            [{"name": "tumor", "class_index": 1, "reference": [2]}],
+            target_layer="0",
+            region=region,
+        )
+        maps[inside] = evaluator.case_cam(entry)[0][0]
+    assert maps[False][far].sum() > 100 * max(maps[True][far].sum(), 1e-3)  # anatomy beside the liver is gone
+    np.testing.assert_allclose(maps[True][deep], maps[False][deep], atol=1e-5)  # the liver's map is untouched
+
+
 @pytest.mark.parametrize(
     "bundle, mode, liver_roi", [(SLICE, "slices", False), (SLICE, "slices", True), (VOLUME, "volume", False)]
 )

@@ -147,8 +147,11 @@ def test_mask_outside_liver_keeps_the_liver_and_a_rim_in_mm_on_anisotropic_voxel
     label[0, 14:16, 14:16, 6] = 2  # a lesion is liver for the mask
     affine = torch.diag(torch.tensor([1.0, 1.0, 4.0, 1.0]))
     image = MetaTensor(torch.rand(1, 30, 30, 12) + 0.5, affine=affine)
-    out = MaskOutsideLiverd("image", margin_mm=4)({"image": image, "label": MetaTensor(label, affine=affine)})
+    sample = {"image": image, "label": MetaTensor(label, affine=affine)}
+    out = MaskOutsideLiverd("image", margin_mm=4)(sample)
     kept = out["image"][0] > 0
+    assert np.array_equal(MaskOutsideLiverd("image", margin_mm=4).kept(sample), kept.numpy())  # what it shows
+    assert torch.equal(sample["image"], image)  # and kept() changes nothing
     from scipy import ndimage
 
     whole = ndimage.distance_transform_edt(label[0].numpy() == 0, sampling=(1.0, 1.0, 4.0)) <= 4

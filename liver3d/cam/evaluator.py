@@ -74,6 +74,10 @@ class CamEvaluator:
         mode: "slices" (2D/2.5D classifier, ``context`` slices per input) or "volume" (3D classifier).
         thresholds: pseudo-mask thresholds to sweep (default: seed 000's ``linspace(0.5, 0.99, 20)``).
         class_names: column names of ``class_probabilities.csv`` (slice index = RAS axial index in slice mode).
+        region: where the CAMs may lie: a function of the preprocessed sample that gives an (X, Y, Z)
+            boolean array on the classifier's grid (e.g. ``MaskOutsideLiverd(...).kept``, the liver a
+            masked-liver classifier is shown); the CAMs are set to 0 outside it before they are saved,
+            normalised and thresholded. None keeps the whole map.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class CamEvaluator:
         overlays: bool = True,
         n_bootstrap: int = 2000,
         class_names: Sequence[str] | None = None,
+        region: Callable[[Mapping], np.ndarray] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -113,6 +118,7 @@ class CamEvaluator:
         self.device = torch.device(device)
         self.save_cams, self.overlays, self.n_bootstrap = save_cams, overlays, n_bootstrap
         self.class_names = list(class_names) if class_names is not None else None
+        self.region = region
 
     # -- CAMs in the classifier's space -------------------------------------------------------------------
     def slice_cams(self, image: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +166,11 @@ class CamEvaluator:
         """The map producer (:mod:`liver3d.engines.maps`): CAM volumes on the model's grid and probabilities."""
         image = sample["image"]
         cams, probs = self.slice_cams(image) if self.mode == "slices" else self.volume_cams(image)
+        if self.region is not None:
+            inside = np.asarray(self.region(sample), dtype=bool)
+            if inside.shape != cams.shape[1:]:
+                raise ValueError(f"CAM region {inside.shape} differs from the CAM grid {cams.shape[1:]}")
+            cams = cams * inside[None]
         return {"maps": cams, "names": self.map_names, "probs": probs}
 
     def case_cam(self, entry: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -241,7 +252,17 @@ class CamEvaluator:
             "thresholds": list(self.thresholds),
             "opening_radius": self.opening_radius,
             "closing_radius": self.closing_radius,
+            "region": self._region_setting(),
             "structures": [s.__dict__ for s in self.structures],
+        }
+
+    def _region_setting(self) -> dict | None:
+        if self.region is None:
+            return None
+        owner = getattr(self.region, "__self__", None)
+        return {
+            "function": getattr(self.region, "__qualname__", type(self.region).__name__),
+            "margin_mm": getattr(owner, "margin_mm", None),
         }
 
     def _overlays(self, scores: CamScores, cam_paths: dict[str, dict[str, Path]]) -> None:

@@ -151,19 +151,33 @@ class MaskOutsideLiverd(MapTransform):
         keep[(0, *box)] = ndimage.distance_transform_edt(~liver[box], sampling=spacing) <= self.margin_mm
         return keep
 
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+    def kept(self, data: Mapping[Hashable, torch.Tensor]) -> np.ndarray:
+        """The voxels this transform keeps in ``data`` (an (X, Y, Z) boolean array on the grid of its liver
+        mask), without changing anything: what a masked-liver classifier is shown, e.g. to keep its CAMs
+        inside it (:class:`liver3d.cam.CamEvaluator`'s ``region``)."""
+        source = self._source(data)
+        return self.region(source, voxel_spacing(self._geometry(data, source)))[0]
+
+    def _source(self, data: Mapping[Hashable, torch.Tensor]) -> torch.Tensor:
         if self.source_key not in data:
             path = source_name(data.get(self.first_key(data)), "input")
             raise InputError(path, f"no liver mask under {self.source_key!r} to mask outside the liver")
-        d = dict(data)
-        source = d[self.source_key]
+        source = data[self.source_key]
         if source.shape[0] != 1:
             raise InputError(
-                source_name(d.get(self.first_key(d)), self.source_key),
+                source_name(data.get(self.first_key(data)), self.source_key),
                 f"liver mask has {source.shape[0]} channels; a one-channel label map is needed",
             )
+        return source
+
+    def _geometry(self, data: Mapping[Hashable, torch.Tensor], source: torch.Tensor):
         # A label without geometry takes the image's spacing (a plain tensor would read as 1 mm voxels).
-        geometry = source if hasattr(source, "affine") else d.get(self.first_key(d), source)
+        return source if hasattr(source, "affine") else data.get(self.first_key(data), source)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        source = self._source(d)
+        geometry = self._geometry(d, source)
         for key in self.key_iterator(d):
             if tuple(d[key].shape[1:]) != tuple(source.shape[1:]):
                 raise InputError(
