@@ -156,7 +156,9 @@ class MaskOutsideLiverd(MapTransform):
         mask), without changing anything: what a masked-liver classifier is shown, e.g. to keep its CAMs
         inside it (:class:`liver3d.cam.CamEvaluator`'s ``region``)."""
         source = self._source(data)
-        return self.region(source, voxel_spacing(self._geometry(data, source)))[0]
+        # A label without geometry takes the image's spacing (a plain tensor would read as 1 mm voxels).
+        geometry = source if hasattr(source, "affine") else data.get(self.first_key(data), source)
+        return self.region(source, voxel_spacing(geometry))[0]
 
     def _source(self, data: Mapping[Hashable, torch.Tensor]) -> torch.Tensor:
         if self.source_key not in data:
@@ -170,21 +172,16 @@ class MaskOutsideLiverd(MapTransform):
             )
         return source
 
-    def _geometry(self, data: Mapping[Hashable, torch.Tensor], source: torch.Tensor):
-        # A label without geometry takes the image's spacing (a plain tensor would read as 1 mm voxels).
-        return source if hasattr(source, "affine") else data.get(self.first_key(data), source)
-
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         source = self._source(d)
-        geometry = self._geometry(d, source)
         for key in self.key_iterator(d):
             if tuple(d[key].shape[1:]) != tuple(source.shape[1:]):
                 raise InputError(
                     source_name(d[key], str(key)),
                     f"image grid {tuple(d[key].shape[1:])} differs from its liver mask's {tuple(source.shape[1:])}",
                 )
-        keep = self.region(source, voxel_spacing(geometry))
+        keep = self.kept(d)[None]
         for key in self.key_iterator(d):
             kept = torch.as_tensor(keep, device=d[key].device)
             d[key] = torch.where(kept, d[key], torch.as_tensor(self.fill, dtype=d[key].dtype))
