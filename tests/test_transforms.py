@@ -206,6 +206,8 @@ def test_liver_level_window_sets_each_volumes_own_liver_at_the_middle():
         LiverLevelWindowd("image")({"image": image})
     with pytest.raises(InputError, match=r"^/data/ct.nii.gz: image grid \(8, 8, 4\) differs"):
         LiverLevelWindowd("image")({"image": image, "label": torch.ones(1, 8, 8, 2)})
+    with pytest.raises(InputError, match=r"^/data/ct.nii.gz: liver mask has 3 channels"):
+        LiverLevelWindowd("image")({"image": image, "label": torch.ones(3, 8, 8, 4)})
     with pytest.raises(ValueError, match="must rise"):
         LiverLevelWindowd("image", offsets=(50, -50))
 

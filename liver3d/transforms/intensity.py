@@ -149,6 +149,10 @@ class LiverLevelWindowd(MapTransform):
     def level(self, image: torch.Tensor, mask: torch.Tensor) -> float:
         """The median HU of ``image`` over the liver voxels of ``mask`` (both (1, X, Y, Z), one grid)."""
         name = source_name(image, "image")
+        if mask.shape[0] != 1:
+            raise InputError(
+                name, f"liver mask has {mask.shape[0]} channels; a one-channel label map is needed"
+            )
         if tuple(image.shape[1:]) != tuple(mask.shape[1:]):
             raise InputError(
                 name,
