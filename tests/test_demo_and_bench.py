@@ -211,12 +211,8 @@ def test_the_classifier_inputs_are_train_json_overrides_described_with_its_value
     configs = Path(__file__).resolve().parents[1] / "bundles" / "liver_slice_cls" / "configs"
     train = json.loads((configs / "train.json").read_text(encoding="utf-8"))
     inputs = classifier_inputs()
-    assert set(inputs) == {"whole-slices", "liver-roi", "masked-liver", "masked-liver-level"}
+    assert set(inputs) == {"whole-slices", "liver-roi", "masked-liver"}
     for seen in inputs.values():
         assert set(seen.overrides) <= set(train) and "{" not in seen.description
     assert f"{train['liver_mask_margin_mm']} mm" in inputs["masked-liver"].description
     assert inputs["masked-liver"].overrides == {"liver_roi": True, "mask_outside_liver": True}
-    assert inputs["masked-liver-level"].overrides == {
-        **inputs["masked-liver"].overrides,
-        "liver_level_window": [-100, 100],
-    }

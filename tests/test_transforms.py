@@ -179,39 +179,6 @@ def test_mask_outside_liver_blanks_a_slice_range_without_liver_and_needs_its_mas
         MaskOutsideLiverd("image")({"image": image, "label": torch.zeros(1, 8, 8, 4)})
 
 
-def test_liver_level_window_sets_each_volumes_own_liver_at_the_middle():
-    """Two contrast phases of one liver (60 and 110 HU) give the same input; the level ignores the tumor."""
-    from liver3d.errors import InputError
-    from liver3d.transforms import LiverLevelWindowd
-
-    label = torch.ones(1, 8, 8, 4)
-    label[0, :3] = 2  # a large tumor: the level is the parenchyma's, not the tumor's
-    label[0, 7] = 0
-    outputs = []
-    for liver_hu in (60.0, 110.0):
-        image = torch.full((1, 8, 8, 4), liver_hu)
-        image[0, :3] = liver_hu - 30.0  # hypodense tumor
-        image[0, 7] = -1000.0  # air
-        outputs.append(
-            LiverLevelWindowd("image", offsets=(-100, 100))({"image": image, "label": label})["image"]
-        )
-    assert torch.equal(outputs[0], outputs[1])
-    assert float(outputs[0][0, 5, 0, 0]) == pytest.approx(0.5)  # the liver
-    assert float(outputs[0][0, 0, 0, 0]) == pytest.approx(0.35)  # 30 HU under it, 200 HU wide: 0.15 lower
-    assert float(outputs[0][0, 7, 0, 0]) == 0.0  # clipped
-    image = MetaTensor(torch.ones(1, 8, 8, 4), meta={"filename_or_obj": "/data/ct.nii.gz"})
-    with pytest.raises(InputError, match=r"^/data/ct.nii.gz: no liver voxels in its mask"):
-        LiverLevelWindowd("image")({"image": image, "label": torch.zeros(1, 8, 8, 4)})
-    with pytest.raises(InputError, match=r"^/data/ct.nii.gz: no liver mask under 'label'"):
-        LiverLevelWindowd("image")({"image": image})
-    with pytest.raises(InputError, match=r"^/data/ct.nii.gz: image grid \(8, 8, 4\) differs"):
-        LiverLevelWindowd("image")({"image": image, "label": torch.ones(1, 8, 8, 2)})
-    with pytest.raises(InputError, match=r"^/data/ct.nii.gz: liver mask has 3 channels"):
-        LiverLevelWindowd("image")({"image": image, "label": torch.ones(3, 8, 8, 4)})
-    with pytest.raises(ValueError, match="must rise"):
-        LiverLevelWindowd("image", offsets=(50, -50))
-
-
 def test_balanced_patches_center_on_tumor_far_more_than_chance(entry):
     d = ct_preprocessing(pixdim=None, window=None)(dict(entry))
     tumor_fraction = float((d["label"] == 2).float().mean())

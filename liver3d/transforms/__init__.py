@@ -16,7 +16,7 @@ from liver3d.transforms.discrete import (
     RemoveSmallLesionsd,
     TumorPresenced,
 )
-from liver3d.transforms.intensity import LiverLevelWindowd, MultiWindowHU, MultiWindowHUd, WindowHU, WindowHUd
+from liver3d.transforms.intensity import MultiWindowHU, MultiWindowHUd, WindowHU, WindowHUd
 from liver3d.transforms.io import LoadVolumed, ValidateCTd
 from liver3d.transforms.patches import BalancedPatchd
 from liver3d.transforms.pipelines import ct_preprocessing, geometry_transforms
@@ -31,7 +31,6 @@ __all__ = [
     "FillLiverHoles",
     "FillLiverHolesd",
     "LabelSelector",
-    "LiverLevelWindowd",
     "LiverROICropd",
     "LoadVolumed",
     "MaskOutsideLiverd",
