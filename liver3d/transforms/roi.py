@@ -155,7 +155,9 @@ class MaskOutsideLiverd(MapTransform):
         """The voxels this transform keeps in ``data`` (an (X, Y, Z) boolean array on the grid of its liver
         mask), without changing anything: what a masked-liver classifier is shown, e.g. to keep its CAMs
         inside it (:class:`liver3d.cam.CamEvaluator`'s ``region``)."""
-        source = self._source(data)
+        return self._kept(data, self._source(data))
+
+    def _kept(self, data: Mapping[Hashable, torch.Tensor], source: torch.Tensor) -> np.ndarray:
         # A label without geometry takes the image's spacing (a plain tensor would read as 1 mm voxels).
         geometry = source if hasattr(source, "affine") else data.get(self.first_key(data), source)
         return self.region(source, voxel_spacing(geometry))[0]
@@ -181,7 +183,7 @@ class MaskOutsideLiverd(MapTransform):
                     source_name(d[key], str(key)),
                     f"image grid {tuple(d[key].shape[1:])} differs from its liver mask's {tuple(source.shape[1:])}",
                 )
-        keep = self.kept(d)[None]
+        keep = self._kept(d, source)[None]
         for key in self.key_iterator(d):
             kept = torch.as_tensor(keep, device=d[key].device)
             d[key] = torch.where(kept, d[key], torch.as_tensor(self.fill, dtype=d[key].dtype))
