@@ -107,3 +107,38 @@ def test_train_config_plants_lesions_only_when_synthetic_lesion_prob_is_set(prob
     if planted:
         assert transforms[0] is planted[0] and planted[0].prob == prob
         assert planted[0].units_per_hu == pytest.approx(1 / 300)  # the config's liver window
+
+
+def test_class_weights_follow_the_relabelled_slices_and_are_unchanged_without_lesions():
+    """Weights from the counts the network is trained on: with a third of the liver slices relabelled,
+    tumor is no longer the rare class; without synthetic lesions the weights are those of the labels."""
+    from liver3d.data import inverse_frequency_weights, weights_from_counts
+    from liver3d.transforms import relabelled_counts
+
+    labels = [0] * 50 + [1] * 300 + [2] * 100
+    assert torch.equal(
+        weights_from_counts(relabelled_counts([50, 300, 100], 0.0)), inverse_frequency_weights(labels, 3)
+    )
+    counts = relabelled_counts([50, 300, 100], 1 / 3)
+    assert counts.tolist() == pytest.approx([50, 200, 200])
+    weights = weights_from_counts(counts)
+    assert weights[1] == pytest.approx(weights[2]) and weights[0] > weights[1]
+
+
+def test_train_config_weights_classes_by_the_relabelled_counts(phantom_dir):
+    weights = {}
+    for prob in (0.0, 0.5):
+        parser = parse_bundle(
+            SLICE_CONFIGS,
+            ("train.json",),
+            dataset_dir=str(phantom_dir),
+            image_size=32,
+            synthetic_lesion_prob=prob,
+        )
+        counts = parser.get_parsed_content("train#dataset").class_counts(3)
+        weights[prob] = parser.get_parsed_content("class_weights")
+    from liver3d.data import weights_from_counts
+    from liver3d.transforms import relabelled_counts
+
+    assert torch.allclose(weights[0.5], weights_from_counts(relabelled_counts(counts, 0.5)))
+    assert weights[0.5][2] / weights[0.5][1] < weights[0.0][2] / weights[0.0][1]  # tumor less favoured

@@ -18,7 +18,7 @@ from liver3d.transforms.discrete import (
 )
 from liver3d.transforms.intensity import MultiWindowHU, MultiWindowHUd, WindowHU, WindowHUd
 from liver3d.transforms.io import LoadVolumed, ValidateCTd
-from liver3d.transforms.lesions import RandSyntheticLesiond
+from liver3d.transforms.lesions import RandSyntheticLesiond, relabelled_counts
 from liver3d.transforms.patches import BalancedPatchd
 from liver3d.transforms.pipelines import ct_preprocessing, geometry_transforms
 from liver3d.transforms.resample import ResampleToInputd, resample_labels_nearest
@@ -53,6 +53,7 @@ __all__ = [
     "WindowHUd",
     "ct_preprocessing",
     "geometry_transforms",
+    "relabelled_counts",
     "resample_labels_nearest",
     "slice_labels",
     "stack_slices",

@@ -15,6 +15,10 @@ its contrast is the same in every contrast phase and window:
 Its size is drawn log-uniformly in ``radius_px`` (pixels of the network input), its extent across the stack
 in ``depth_slices`` (the neighbouring channels show smaller cuts, or none), its edge softness in ``edge_px``;
 it is cut to the liver of the centre slice. Training only: inference and evaluation never see it.
+
+Relabelling moves slices from liver to tumor, so class weights taken from the dataset's own labels would
+favour tumor: :func:`relabelled_counts` gives the class counts the network is trained on, for
+``liver3d.data.weights_from_counts``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,22 @@ from monai.transforms import RandomizableTransform
 from scipy import ndimage
 
 from liver3d.transforms.intensity import WindowSpec, _bounds
+
+
+def relabelled_counts(
+    counts: Sequence[float], prob: float, liver_label: int = 1, tumor_label: int = 2
+) -> np.ndarray:
+    """Expected slice counts per class when a share ``prob`` of the liver slices is relabelled tumor.
+
+    Example:
+        >>> relabelled_counts([100, 60, 20], 0.25).tolist()
+        [100.0, 45.0, 35.0]
+    """
+    out = np.asarray(counts, dtype=float).copy()
+    moved = float(prob) * out[liver_label]
+    out[liver_label] -= moved
+    out[tumor_label] += moved
+    return out
 
 
 class RandSyntheticLesiond(RandomizableTransform):
