@@ -8,7 +8,8 @@
 #   e.g. scripts/screen_slice_cls.sh bench_out/screen_g bench_out/roi72/phantoms_twins \
 #            bench_out/cls_heldout16/phantoms 0 max_epochs=12 synthetic_lesion_prob=0.3
 #
-# A rerun resumes training from WORK's newest checkpoint. Logs and readings go under WORK.
+# A rerun resumes training from WORK's newest checkpoint; READ_ONLY=1 reads WORK/models/model_final.pt without
+# training. Logs and readings go under WORK.
 cd "$(dirname "$0")/.." || exit 1
 [ $# -ge 4 ] || { echo "usage: $0 WORK TRAIN_DIR EVAL_DIR SEED [key=value ...]"; exit 2; }
 WORK=$1; TRAIN=$2; EVAL=$3; SEED=$4; shift 4
@@ -27,8 +28,12 @@ OVERRIDES="$*"
 SETTINGS=$(printf '%s\n' $E $OVERRIDES | awk -F= '{ if (!($1 in v)) k[++n] = $1; v[$1] = $0 }
     END { for (i = 1; i <= n; i++) print v[k[i]] }')
 echo "screen $WORK: $OVERRIDES (seed $SEED) started $(date -u)"
-run "['$C/train.json']" > "$WORK/train.log" 2>&1 || { echo "training failed: $WORK/train.log"; exit 1; }
-echo "trained $(date -u)"
+if [ "${READ_ONLY:-0}" = 1 ]; then  # read the checkpoint already in WORK/models (e.g. on a judge set)
+    [ -f "$WORK/models/model_final.pt" ] || { echo "READ_ONLY: no $WORK/models/model_final.pt"; exit 1; }
+else
+    run "['$C/train.json']" > "$WORK/train.log" 2>&1 || { echo "training failed: $WORK/train.log"; exit 1; }
+    echo "trained $(date -u)"
+fi
 run "['$C/train.json','$C/evaluate.json']" --liver_mask_margin_mm 0 --output_dir "$WORK/eval/test_read0" \
     > "$WORK/read_test.log" 2>&1 || { echo "evaluation failed: $WORK/read_test.log"; exit 1; }
 run "['$C/train.json','$C/evaluate_cam.json']" --liver_mask_margin_mm 0 --cam_inside_liver True \
