@@ -6,7 +6,7 @@
 #
 #   scripts/screen_slice_cls.sh WORK TRAIN_DIR EVAL_DIR SEED [key=value ...]
 #   e.g. scripts/screen_slice_cls.sh bench_out/screen_g bench_out/roi72/phantoms_twins \
-#            bench_out/cls_heldout16/phantoms 0 max_epochs=12 synthetic_lesion_prob=0.3
+#            bench_out/cls_heldout16/phantoms 0 max_epochs=12 learning_rate=0.001
 #
 # A rerun resumes training from WORK's newest checkpoint; READ_ONLY=1 reads WORK/models/model_final.pt without
 # training. Logs and readings go under WORK.

@@ -16,14 +16,14 @@ def _run(*args, **env):
 def test_overrides_replace_e_settings_once_and_every_step_gets_them(tmp_path):
     """With PY=echo the script writes the bundle commands it would run into its logs."""
     work = tmp_path / "screen"
-    done = _run(
-        str(work), "train_dir", "eval_dir", "3", "max_epochs=12", "synthetic_lesion_prob=0.3", PY="echo"
-    )
+    done = _run(str(work), "train_dir", "eval_dir", "3", "max_epochs=12", "learning_rate=0.001", PY="echo")
     assert done.returncode == 0, done.stderr
     for log in ("train.log", "read_test.log", "read_cam.log"):
         command = (work / log).read_text()
         assert command.count("--max_epochs") == 1 and "--max_epochs 12" in command
-        assert "--synthetic_lesion_prob 0.3" in command and "--image_size 128" in command
+        assert (
+            "--learning_rate 0.001" in command and "0.0003" not in command and "--image_size 128" in command
+        )
         assert "--seed 3" in command and "--dataset_dir train_dir --eval_dataset_dir eval_dir" in command
     assert "--cam_inside_liver True" in (work / "read_cam.log").read_text()
 

@@ -1,7 +1,7 @@
 """Datalists (CT volumes, labelled 2D images), patient-level splits and dataset integrity checks."""
 
 from liver3d.data.checks import Finding, check_datalist, check_pair, require_valid_inputs
-from liver3d.data.classes import inverse_frequency_weights, tumor_present, volume_classes, weights_from_counts
+from liver3d.data.classes import inverse_frequency_weights, tumor_present, volume_classes
 from liver3d.data.datalist import (
     DatalistError,
     datalist_from_folder,
@@ -35,5 +35,4 @@ __all__ = [
     "split_by_patient",
     "tumor_present",
     "volume_classes",
-    "weights_from_counts",
 ]

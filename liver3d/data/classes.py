@@ -18,13 +18,7 @@ def volume_classes(entries: Sequence[dict], min_voxels: int = 1, label_key: str 
 
 def inverse_frequency_weights(labels: Sequence[int], num_classes: int) -> torch.Tensor:
     """Cross-entropy weights proportional to 1 / class frequency, mean 1 over present classes (absent: 0)."""
-    return weights_from_counts(np.bincount(np.asarray(labels, dtype=int), minlength=num_classes))
-
-
-def weights_from_counts(counts: Sequence[float]) -> torch.Tensor:
-    """:func:`inverse_frequency_weights` from the count of each class (counts may be fractional, e.g. expected)."""
-    counts = np.asarray(counts, dtype=float)
-    num_classes = len(counts)
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=num_classes).astype(float)
     weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / num_classes, 0.0)
     present = weights > 0
     weights[present] /= weights[present].mean()

@@ -18,7 +18,6 @@ from liver3d.transforms.discrete import (
 )
 from liver3d.transforms.intensity import MultiWindowHU, MultiWindowHUd, WindowHU, WindowHUd
 from liver3d.transforms.io import LoadVolumed, ValidateCTd
-from liver3d.transforms.lesions import RandSyntheticLesiond, relabelled_counts
 from liver3d.transforms.patches import BalancedPatchd
 from liver3d.transforms.pipelines import ct_preprocessing, geometry_transforms
 from liver3d.transforms.resample import ResampleToInputd, resample_labels_nearest
@@ -37,7 +36,6 @@ __all__ = [
     "MaskOutsideLiverd",
     "MultiWindowHU",
     "MultiWindowHUd",
-    "RandSyntheticLesiond",
     "RandTissueHUShift",
     "RandTissueHUShiftd",
     "RandWindowHU",
@@ -53,7 +51,6 @@ __all__ = [
     "WindowHUd",
     "ct_preprocessing",
     "geometry_transforms",
-    "relabelled_counts",
     "resample_labels_nearest",
     "slice_labels",
     "stack_slices",
