@@ -13,6 +13,12 @@
 cd "$(dirname "$0")/.." || exit 1
 [ $# -ge 4 ] || { echo "usage: $0 WORK TRAIN_DIR EVAL_DIR SEED [key=value ...]"; exit 2; }
 WORK=$1; TRAIN=$2; EVAL=$3; SEED=$4; shift 4
+for kv in "$@"; do
+    case $kv in
+        [a-z]*=*) ;;
+        *) echo "$0: '$kv' is not a key=value setting of train.json"; exit 2 ;;
+    esac
+done
 PY=${PY:-.venv/bin/python}
 C=bundles/liver_slice_cls/configs
 E="image_size=128 context=3 liver_roi=True mask_outside_liver=True cam_method=gradcam++ cam_layer=layer3 val_fraction=0.17 split_seed=0 learning_rate=0.0003 max_epochs=18 early_stop_patience=100 progress_bar=False"

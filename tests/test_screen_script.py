@@ -30,6 +30,9 @@ def test_overrides_replace_e_settings_once_and_every_step_gets_them(tmp_path):
 
 def test_usage_and_a_read_only_run_without_a_checkpoint_are_refused(tmp_path):
     assert _run("only", "two").returncode == 2
+    bare = _run(str(tmp_path / "w"), "t", "e", "0", "--resume", "False", PY="echo")
+    assert bare.returncode == 2 and "'--resume' is not a key=value setting" in bare.stdout
+    assert not (tmp_path / "w").exists()
     done = _run(str(tmp_path / "empty"), "t", "e", "0", READ_ONLY="1", PY="echo")
     assert done.returncode == 1 and "no " in done.stdout and "model_final.pt" in done.stdout
     assert not (tmp_path / "empty" / "train.log").exists()
