@@ -6,8 +6,14 @@
 
 Each seed runs ``python -m monai.bundle run`` in its own bundle root (``--work``/seed_<k>) with ``--seed k``
 (the bundle's ``set_determinism`` seed: weights, augmentation, loader workers; the patient split keeps its own
-``split_seed`` unless ``--set split_seed=...``), then each ``--then`` config list (comma-separated, e.g. the
-evaluation of what the first run trained) in the same bundle root, then reads every ``--metric FILE:KEY`` (FILE relative to that
+``split_seed`` unless ``--set split_seed=...``), then each ``--then`` step in the same bundle root: a config list
+(comma-separated, e.g. the evaluation of what the first run trained), optionally followed, in the same argument
+and separated by spaces, by KEY=VALUE overrides for that step alone (after ``--set``'s, which they replace):
+
+    --then "train.json,evaluate.json liver_mask_margin_mm=0 output_dir=eval/read0"
+
+``--no-train`` skips the ``--configs`` run and reads the checkpoints already in each seed's bundle root (e.g. a
+trained model on a new held-out set). Then it reads every ``--metric FILE:KEY`` (FILE relative to that
 bundle root, KEY a dotted path into its JSON; list items by index, or by ``name=value`` / ``a=1&b=2`` to pick a row: ``liver3d.evaluation.lookup``).
 Writes ``seeds.json`` and ``seeds.md`` to ``--work``; with ``--floor KEY=VALUE`` it reports which runs fall
 below a floor and exits 1 when any does.
@@ -27,6 +33,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from liver3d.evaluation.lookup import read_metric  # noqa: E402
+
+
+def key_values(pairs: list[str]) -> dict[str, str]:
+    """KEY=VALUE strings -> {KEY: VALUE}, in order; a later pair replaces an earlier one of the same key."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or key.startswith("-"):
+            raise ValueError(f"{pair!r} is not KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def parse_step(text: str) -> tuple[list[str], dict[str, str]]:
+    """One ``--then`` step: 'a.json,b.json [KEY=VALUE ...]' -> (config files, overrides for this step)."""
+    tokens = text.split()
+    if not tokens or "=" in tokens[0]:
+        raise ValueError("a step starts with its config list (a.json,b.json)")
+    return tokens[0].split(","), key_values(tokens[1:])
 
 
 def summarize(values: dict[str, list[float]]) -> dict[str, dict]:
@@ -62,7 +87,15 @@ def main(argv=None) -> int:
         "--metric", nargs="+", required=True, help="FILE:KEY, FILE relative to the run's bundle root"
     )
     p.add_argument(
-        "--then", nargs="*", default=[], help="config lists (a,b) run after --configs in the same bundle root"
+        "--then",
+        nargs="*",
+        default=[],
+        help="steps run after --configs in the same bundle root: 'a.json,b.json [KEY=VALUE ...]'",
+    )
+    p.add_argument(
+        "--no-train",
+        action="store_true",
+        help="skip --configs: read the checkpoints already in each seed's root",
     )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--set", nargs="*", default=[], help="KEY=VALUE overrides for every run")
@@ -72,8 +105,19 @@ def main(argv=None) -> int:
     p.add_argument("--work", default=str(ROOT / "bench_out" / "seeds"))
     args = p.parse_args(argv)
     configs = ROOT / "bundles" / args.bundle / "configs"
-    runs = [args.configs] + [group.split(",") for group in args.then]
-    overrides = [kv.split("=", 1) for kv in args.set]
+    steps = [] if args.no_train else [(args.configs, {}, True)]
+    for then in args.then:
+        try:
+            group, step_overrides = parse_step(then)
+        except ValueError as error:
+            p.error(f"--then {then!r}: {error}")
+        steps.append((group, step_overrides, False))
+    if not steps:
+        p.error("--no-train needs at least one --then step")
+    try:
+        overrides = key_values(args.set)
+    except ValueError as error:
+        p.error(f"--set: {error}")
     floors = {}
     for floor in args.floor:  # KEY=VALUE; the key may hold '=' itself (a row picked by name=value)
         key, _, value = floor.rpartition("=")
@@ -89,14 +133,14 @@ def main(argv=None) -> int:
         root.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         with open(root / "run.log", "w", encoding="utf-8") as log:
-            for number, group in enumerate(runs):
+            for group, step_overrides, trains in steps:
                 files = "[" + ",".join(f"'{configs / c}'" for c in group) + "]"
                 cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", files,
                        "--meta_file", str(configs / "metadata.json"), "--bundle_root", str(root),
                        "--seed", str(seed)]  # fmt: skip
-                if number == 0:
+                if trains:
                     cmd += ["--resume", "False"]
-                for key, value in overrides:
+                for key, value in {**overrides, **step_overrides}.items():
                     cmd += [f"--{key}", value]
                 log.flush()
                 code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -121,7 +165,8 @@ def main(argv=None) -> int:
         for k, f in floors.items()
         if k in summary
     }
-    record = {"bundle": args.bundle, "configs": args.configs, "then": args.then, "seeds": args.seeds, "overrides": args.set,
+    record = {"bundle": args.bundle, "configs": args.configs, "then": args.then, "no_train": args.no_train,
+              "seeds": args.seeds, "overrides": args.set,
               "summary": summary, "floors": floors, "below_floor": below, "seconds": seconds}  # fmt: skip
     work.mkdir(parents=True, exist_ok=True)
     (work / "seeds.json").write_text(json.dumps(record, indent=2), encoding="utf-8")

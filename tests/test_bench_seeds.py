@@ -87,3 +87,48 @@ def test_a_floor_on_a_row_picked_by_name_splits_at_the_last_equals_sign(tmp_path
     assert bench_seeds.main([*common, "--floor", "summary.structure=tumor.iou=0.8"]) == 1
     with pytest.raises(SystemExit):
         bench_seeds.main([*common, "--floor", "summary.structure=tumor.iou"])  # no number: a usage error
+
+
+def test_a_step_gets_its_own_overrides_and_no_train_reads_what_is_there(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_call(cmd, **kwargs):
+        calls.append(cmd)
+        root = Path(cmd[cmd.index("--bundle_root") + 1])
+        (root / "report.json").write_text(json.dumps({"balanced_accuracy": 0.9}))
+        return 0
+
+    monkeypatch.setattr(bench_seeds.subprocess, "call", fake_call)
+    code = bench_seeds.main(
+        ["--bundle", "liver_slice_cls", "--configs", "train.json", "--no-train",
+         "--then", "train.json,evaluate.json liver_mask_margin_mm=0 output_dir=eval/read0",
+         "train.json,evaluate_cam.json cam_inside_liver=True",
+         "--metric", "report.json:balanced_accuracy", "--seeds", "0",
+         "--set", "liver_mask_margin_mm=5", "max_epochs=2", "--work", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0 and len(calls) == 2  # nothing trained: only the two steps ran
+    evaluate, cam = calls
+    assert all("--resume" not in c for c in calls)
+    assert evaluate.count("--liver_mask_margin_mm") == 1  # the step's value replaces --set's
+    assert evaluate[evaluate.index("--liver_mask_margin_mm") + 1] == "0"
+    assert evaluate[evaluate.index("--output_dir") + 1] == "eval/read0" and "--cam_inside_liver" not in evaluate
+    assert cam[cam.index("--liver_mask_margin_mm") + 1] == "5" and cam[cam.index("--cam_inside_liver") + 1] == "True"
+    assert all(c[c.index("--max_epochs") + 1] == "2" for c in calls)
+    assert json.loads((tmp_path / "seeds.json").read_text())["no_train"] is True
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--then", "cam_inside_liver=True"],  # no config list
+        ["--then", "train.json,evaluate.json --resume"],  # not KEY=VALUE
+        ["--set", "max_epochs"],
+        ["--no-train"],  # nothing left to run
+    ],
+)
+def test_malformed_steps_and_settings_are_usage_errors(tmp_path, monkeypatch, bad):
+    monkeypatch.setattr(bench_seeds.subprocess, "call", lambda *a, **k: pytest.fail("nothing may run"))
+    with pytest.raises(SystemExit) as exit_info:
+        bench_seeds.main(["--bundle", "liver_slice_cls", "--configs", "train.json", "--metric", "r.json:a",
+                          "--work", str(tmp_path), *bad])  # fmt: skip
+    assert exit_info.value.code == 2
