@@ -33,6 +33,7 @@ from liver3d.engines.maps import (
     TablesWriter,
 )
 from liver3d.geometry import Volume
+from liver3d.inference.slice_sequence import smooth_liver_tumor_calls
 from liver3d.io.readers import read_volume
 from liver3d.transforms.slicing import VolumeToSlices, stack_slices
 
@@ -78,6 +79,9 @@ class CamEvaluator:
             boolean array on the classifier's grid (e.g. ``MaskOutsideLiverd(...).kept``, the liver a
             masked-liver classifier is shown); the CAMs are set to 0 outside it before they are saved,
             normalised and thresholded. None keeps the whole map.
+        slice_smoothing: slices mode: each slice's split between liver (class 1) and tumor (class 2) becomes
+            the mean over the slices within that many of it (:mod:`liver3d.inference.slice_sequence`) before
+            the probabilities gate the CAMs and are written; 0 (default) keeps every slice's own.
     """
 
     def __init__(
@@ -102,7 +106,10 @@ class CamEvaluator:
         n_bootstrap: int = 2000,
         class_names: Sequence[str] | None = None,
         region: Callable[[Mapping], np.ndarray] | None = None,
+        slice_smoothing: int = 0,
     ) -> None:
+        if slice_smoothing < 0:
+            raise ValueError(f"slice_smoothing must be 0 or more slices, got {slice_smoothing}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if gating not in GATINGS:
@@ -119,6 +126,7 @@ class CamEvaluator:
         self.save_cams, self.overlays, self.n_bootstrap = save_cams, overlays, n_bootstrap
         self.class_names = list(class_names) if class_names is not None else None
         self.region = region
+        self.slice_smoothing = int(slice_smoothing)
 
     # -- CAMs in the classifier's space -------------------------------------------------------------------
     def slice_cams(self, image: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -130,14 +138,20 @@ class CamEvaluator:
         for start in range(0, len(indices), self.batch_size):
             batch = slices[start : start + self.batch_size].to(self.device)
             with torch.no_grad():
-                p = torch.softmax(self.network(batch), dim=1).cpu()
-            probs.append(p)
+                probs.append(torch.softmax(self.network(batch), dim=1).cpu())
             for s in self.structures:
                 cams = compute_cam(self.network, batch, self.target_layer, s.class_index, self.method)
-                weight = self._gate(p, s)
-                maps[s.name].extend(torch.from_numpy(c * float(w)) for c, w in zip(cams, weight))
-        volumes = [stack_slices(maps[s.name], indices, depth).numpy() for s in self.structures]
-        return np.stack(volumes), torch.cat(probs).numpy()
+                maps[s.name].extend(torch.from_numpy(c) for c in cams)
+        probs = torch.cat(probs)
+        if self.slice_smoothing:
+            smoothed = smooth_liver_tumor_calls(probs.numpy(), self.slice_smoothing, indices)
+            probs = torch.from_numpy(smoothed).to(probs.dtype)
+        volumes = []
+        for s in self.structures:
+            weight = self._gate(probs, s)
+            gated = [c * float(w) for c, w in zip(maps[s.name], weight)]
+            volumes.append(stack_slices(gated, indices, depth).numpy())
+        return np.stack(volumes), probs.numpy()
 
     def _gate(self, probs: torch.Tensor, structure: CamStructure) -> torch.Tensor:
         if self.gating == "none" or not structure.gate:

@@ -17,6 +17,7 @@ from monai.handlers import from_engine
 from liver3d.evaluation.binary import format_threshold_table, threshold_report
 from liver3d.evaluation.classification import classification_report, format_classification_table
 from liver3d.evaluation.report import write_csv
+from liver3d.inference.slice_sequence import smooth_by_volume
 from liver3d.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,11 @@ class ClassificationReport:
     table) and ``roc.png`` marks both operating points. The optimal threshold comes from
     ``threshold_from``: another ``ClassificationReport`` that ran first (on the validation set) or the path
     of its ``classification_report.json``; without it, this set's own optimum (optimistic, and said so).
+
+    ``slice_smoothing`` (slices of a volume, default 0: off): before anything is scored, each slice's split
+    between ``liver`` and ``tumor`` becomes the mean over the slices within that many of it in the same volume
+    (:func:`liver3d.inference.slice_sequence.smooth_by_volume`; needs ``case_id`` and ``slice_index`` among
+    the ``id_keys``). ``predictions.csv`` and every figure show the smoothed probabilities.
     """
 
     def __init__(
@@ -119,7 +125,17 @@ class ClassificationReport:
         threshold_from: ClassificationReport | str | Path | None = None,
         default_threshold: float = 0.5,
         group_key: str | None = "patient_id",
+        slice_smoothing: int = 0,
     ) -> None:
+        if slice_smoothing < 0:
+            raise ValueError(f"slice_smoothing must be 0 or more slices, got {slice_smoothing}")
+        if slice_smoothing and not {"case_id", "slice_index"} <= set(id_keys):
+            raise ValueError("slice_smoothing needs 'case_id' and 'slice_index' among the id_keys")
+        if slice_smoothing and not {"liver", "tumor", "background"} <= set(class_names):
+            raise ValueError(
+                f"slice_smoothing needs classes background, liver and tumor, got {list(class_names)}"
+            )
+        self.slice_smoothing = int(slice_smoothing)
         self.output_dir = Path(output_dir)
         self.group_key = group_key
         self.class_names = list(class_names)
@@ -156,11 +172,12 @@ class ClassificationReport:
             return
         from liver3d.viz.classification import plot_binary_roc, plot_confusion_matrix, plot_roc
 
-        probs = np.stack(self.probs)
+        probs = self._smoothed(np.stack(self.probs))
         groups = self._groups()
         report = classification_report(
             self.labels, probs, self.class_names, self.n_bootstrap, self.seed, groups
         )
+        report["slice_smoothing"] = self.slice_smoothing
         binary = self._binary(probs, groups) if self.positive_class is not None else None
         if binary is not None:
             report["binary"] = binary
@@ -192,6 +209,20 @@ class ClassificationReport:
             tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
         log.info("\n%s", table)
         log.info("%s", f"report, predictions and figures: {out}")
+
+    def _smoothed(self, probs: np.ndarray) -> np.ndarray:
+        if not self.slice_smoothing:
+            return probs
+        names = self.class_names
+        return smooth_by_volume(
+            probs,
+            [ids["case_id"] for ids in self.ids],
+            [int(ids["slice_index"]) for ids in self.ids],
+            self.slice_smoothing,
+            background=names.index("background"),
+            liver=names.index("liver"),
+            tumor=names.index("tumor"),
+        )
 
     def _groups(self) -> list | None:
         """Each sample's patient (``group_key`` among the ``id_keys``), so that the CIs resample patients; None
