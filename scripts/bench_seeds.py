@@ -13,7 +13,9 @@ and separated by spaces, by KEY=VALUE overrides for that step alone (after ``--s
     --then "train.json,evaluate.json liver_mask_margin_mm=0 output_dir=eval/read0"
 
 ``--no-train`` skips the ``--configs`` run and reads the checkpoints already in each seed's bundle root (e.g. a
-trained model on a new held-out set). Then it reads every ``--metric FILE:KEY`` (FILE relative to that
+trained model on a new held-out set). Training starts over unless ``--resume`` is given: then an interrupted
+run continues from its newest checkpoint (the bundle's ``resume``); its remaining epochs draw their augmentation
+anew from the seed, so a resumed run need not match one that ran through. Then it reads every ``--metric FILE:KEY`` (FILE relative to that
 bundle root, KEY a dotted path into its JSON; list items by index, or by ``name=value`` / ``a=1&b=2`` to pick a row: ``liver3d.evaluation.lookup``).
 Writes ``seeds.json`` and ``seeds.md`` to ``--work``; with ``--floor KEY=VALUE`` it reports which runs fall
 below a floor and exits 1 when any does.
@@ -97,6 +99,11 @@ def main(argv=None) -> int:
         action="store_true",
         help="skip --configs: read the checkpoints already in each seed's root",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each seed's training from its newest checkpoint instead of starting over",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--set", nargs="*", default=[], help="KEY=VALUE overrides for every run")
     p.add_argument(
@@ -139,7 +146,7 @@ def main(argv=None) -> int:
                        "--meta_file", str(configs / "metadata.json"), "--bundle_root", str(root),
                        "--seed", str(seed)]  # fmt: skip
                 if trains:
-                    cmd += ["--resume", "False"]
+                    cmd += ["--resume", str(args.resume)]
                 for key, value in {**overrides, **step_overrides}.items():
                     cmd += [f"--{key}", value]
                 log.flush()

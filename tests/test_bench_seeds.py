@@ -66,6 +66,7 @@ def test_each_seed_trains_then_runs_the_follow_up_configs_in_the_same_root(tmp_p
     assert len(calls) == 4
     train, evaluate = calls[0], calls[1]
     assert "evaluate.json" not in train[train.index("--config_file") + 1] and "--resume" in train
+    assert train[train.index("--resume") + 1] == "False"  # a benchmark starts over unless told to resume
     assert "evaluate.json" in evaluate[evaluate.index("--config_file") + 1] and "--resume" not in evaluate
     assert all(c[c.index("--max_epochs") + 1] == "2" for c in calls)
     record = json.loads((tmp_path / "seeds.json").read_text())
@@ -111,8 +112,13 @@ def test_a_step_gets_its_own_overrides_and_no_train_reads_what_is_there(tmp_path
     assert all("--resume" not in c for c in calls)
     assert evaluate.count("--liver_mask_margin_mm") == 1  # the step's value replaces --set's
     assert evaluate[evaluate.index("--liver_mask_margin_mm") + 1] == "0"
-    assert evaluate[evaluate.index("--output_dir") + 1] == "eval/read0" and "--cam_inside_liver" not in evaluate
-    assert cam[cam.index("--liver_mask_margin_mm") + 1] == "5" and cam[cam.index("--cam_inside_liver") + 1] == "True"
+    assert (
+        evaluate[evaluate.index("--output_dir") + 1] == "eval/read0" and "--cam_inside_liver" not in evaluate
+    )
+    assert (
+        cam[cam.index("--liver_mask_margin_mm") + 1] == "5"
+        and cam[cam.index("--cam_inside_liver") + 1] == "True"
+    )
     assert all(c[c.index("--max_epochs") + 1] == "2" for c in calls)
     assert json.loads((tmp_path / "seeds.json").read_text())["no_train"] is True
 
@@ -132,3 +138,18 @@ def test_malformed_steps_and_settings_are_usage_errors(tmp_path, monkeypatch, ba
         bench_seeds.main(["--bundle", "liver_slice_cls", "--configs", "train.json", "--metric", "r.json:a",
                           "--work", str(tmp_path), *bad])  # fmt: skip
     assert exit_info.value.code == 2
+
+
+def test_training_starts_over_unless_told_to_resume(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_call(cmd, **kwargs):
+        calls.append(cmd)
+        (Path(cmd[cmd.index("--bundle_root") + 1]) / "r.json").write_text(json.dumps({"a": 1.0}))
+        return 0
+
+    monkeypatch.setattr(bench_seeds.subprocess, "call", fake_call)
+    common = ["--bundle", "liver_slice_cls", "--configs", "train.json", "--metric", "r.json:a", "--seeds", "0",
+              "--work", str(tmp_path)]  # fmt: skip
+    assert bench_seeds.main(common) == 0 and bench_seeds.main([*common, "--resume"]) == 0
+    assert [c[c.index("--resume") + 1] for c in calls] == ["False", "True"]
