@@ -127,6 +127,7 @@ def test_the_cam_evaluator_gates_with_the_smoothed_probabilities(tmp_path):
         evaluator = CamEvaluator(net, [], lambda d: d, tmp_path, [{"name": "tumor", "class_index": 2, "reference": [2]}],
                                  target_layer="0", context=3, slice_smoothing=radius)  # fmt: skip
         made[radius] = evaluator.slice_cams(image)
+        assert evaluator.settings()["slice_smoothing"] == radius  # cam_summary.json says which
     cams0, probs0 = made[0]
     cams2, probs2 = made[2]
     np.testing.assert_allclose(probs2, smooth_liver_tumor_calls(probs0, 2), rtol=1e-5)

@@ -267,6 +267,7 @@ class CamEvaluator:
             "opening_radius": self.opening_radius,
             "closing_radius": self.closing_radius,
             "region": self._region_setting(),
+            "slice_smoothing": self.slice_smoothing,
             "structures": [s.__dict__ for s in self.structures],
         }
 
