@@ -10,7 +10,7 @@ Each seed runs ``python -m monai.bundle run`` in its own bundle root (``--work``
 (comma-separated, e.g. the evaluation of what the first run trained), optionally followed, in the same argument
 and separated by spaces, by KEY=VALUE overrides for that step alone (after ``--set``'s, which they replace):
 
-    --then "train.json,evaluate.json liver_mask_margin_mm=0 output_dir=eval/read0"
+    --then "train.json,evaluate_cam.json liver_mask_margin_mm=0 cam_inside_liver=True"
 
 ``--no-train`` skips the ``--configs`` run and reads the checkpoints already in each seed's bundle root (e.g. a
 trained model on a new held-out set). Training starts over unless ``--resume`` is given: then an interrupted

@@ -75,6 +75,12 @@ def test_volumes_are_smoothed_apart_and_rows_keep_their_order():
         (lambda: smooth_by_volume(PROBS[:2], ["a", "a"], [3, 3], 1), "volume 'a'"),
         (lambda: smooth_by_volume(PROBS[:2], ["a"], [0, 1], 1), "one volume name"),
         (
+            lambda: CamEvaluator(
+                torch.nn.Conv3d(1, 3, 1), [], None, "x", [], "0", mode="volume", slice_smoothing=1
+            ),
+            "slices mode",
+        ),
+        (
             lambda: ClassificationReport(
                 "x", ["background", "liver", "tumor"], id_keys=("case_id",), slice_smoothing=1
             ),

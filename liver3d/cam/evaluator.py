@@ -112,6 +112,10 @@ class CamEvaluator:
             raise ValueError(f"slice_smoothing must be 0 or more slices, got {slice_smoothing}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if slice_smoothing and mode != "slices":
+            raise ValueError(
+                "slice_smoothing needs slices mode: a volume classifier makes one call per volume"
+            )
         if gating not in GATINGS:
             raise ValueError(f"gating must be one of {GATINGS}, got {gating!r}")
         layer_by_name(network, target_layer)  # fail before any work on a wrong layer name
